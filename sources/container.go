@@ -1,0 +1,115 @@
+package sources
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Host says where the host's own kernel files are. Tests point it at a
+// fixture tree; the daemon uses "/proc" and "/sys".
+type Host struct {
+	ProcRoot string // host procfs, normally "/proc"
+	SysRoot  string // host sysfs, normally "/sys"
+}
+
+// DefaultHost is the running kernel's /proc and /sys.
+func DefaultHost() Host { return Host{ProcRoot: "/proc", SysRoot: "/sys"} }
+
+// proc returns the path of a file below the host's procfs root.
+func (h Host) proc(name string) string { return filepath.Join(h.ProcRoot, name) }
+
+// sys returns the path of a file below the host's sysfs root.
+func (h Host) sys(name string) string { return filepath.Join(h.SysRoot, name) }
+
+// Cgroup locates one container's cgroup directories (absolute paths on the
+// host). On a cgroup v1 or hybrid host V1 maps each controller that the
+// container belongs to ("memory", "cpu", "cpuacct", "cpuset", "blkio",
+// "pids") to its directory; V2 is the unified directory when the host has a
+// cgroup2 hierarchy. A reader prefers the v1 controller directory when it
+// exists and falls back to V2, so hybrid hosts (v1 controllers plus an
+// unified tree that only holds pressure files) work.
+type Cgroup struct {
+	V1 map[string]string
+	V2 string
+}
+
+// Controller returns the v1 directory of the named controller, or "".
+func (c Cgroup) Controller(name string) string { return c.V1[name] }
+
+// CPUView chooses how many CPUs a container sees.
+type CPUView string
+
+const (
+	// CPUViewQuota limits the visible CPUs to the cpuset, further cut to
+	// ceil(quota/period) when a CFS quota is set. The default.
+	CPUViewQuota CPUView = "quota"
+	// CPUViewCpuset shows exactly the cgroup's effective cpuset.
+	CPUViewCpuset CPUView = "cpuset"
+)
+
+// SwapMode chooses what a container sees as swap.
+type SwapMode string
+
+const (
+	// SwapCgroup derives swap from the cgroup's swap limit and usage. The default.
+	SwapCgroup SwapMode = "cgroup"
+	// SwapNone shows no swap at all.
+	SwapNone SwapMode = "none"
+	// SwapHost shows the host's swap unchanged.
+	SwapHost SwapMode = "host"
+)
+
+// UptimeSource chooses the origin of /proc/uptime.
+type UptimeSource string
+
+const (
+	// UptimeContainer counts from the container's init start. The default.
+	UptimeContainer UptimeSource = "container"
+	// UptimeHost shows the host's uptime.
+	UptimeHost UptimeSource = "host"
+)
+
+// Options are the per-container rendering choices a policy makes.
+type Options struct {
+	CPUView CPUView
+	Swap    SwapMode
+	Uptime  UptimeSource
+}
+
+// DefaultOptions is what a container gets when no policy says otherwise.
+func DefaultOptions() Options {
+	return Options{CPUView: CPUViewQuota, Swap: SwapCgroup, Uptime: UptimeContainer}
+}
+
+// Container is one container's static binding as the renderers see it. It
+// is created once at attach time and never looks up a PID afterwards.
+// Render is safe for concurrent use.
+type Container struct {
+	Host    Host
+	Cgroup  Cgroup
+	Options Options
+	// InitStart is when the container's init process started (wall clock).
+	InitStart time.Time
+
+	mu    sync.Mutex
+	state renderState
+}
+
+// NewContainer binds renderers to one container.
+func NewContainer(host Host, cg Cgroup, initStart time.Time, opts Options) *Container {
+	return &Container{Host: host, Cgroup: cg, InitStart: initStart, Options: opts}
+}
+
+// Render writes the current content of f for this container into buf.
+func (c *Container) Render(f File, buf *bytes.Buffer) error {
+	if f.render == nil {
+		return fmt.Errorf("render %s: no renderer", f.Name)
+	}
+	if err := f.render(c, time.Now(), buf); err != nil {
+		return fmt.Errorf("render %s: %w", f.Name, err)
+	}
+	return nil
+}

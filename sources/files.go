@@ -1,0 +1,56 @@
+package sources
+
+import (
+	"bytes"
+	"time"
+)
+
+// File describes one virtual file: the short name policies use, the path
+// it covers inside the container, and its renderer.
+type File struct {
+	Name   string // short name used by policies, e.g. "meminfo"
+	Target string // absolute path inside the container, e.g. "/proc/meminfo"
+	render func(c *Container, now time.Time, buf *bytes.Buffer) error
+	// available reports whether the file can be served for c at all
+	// (e.g. pressure files only where the kernel keeps them per cgroup);
+	// nil means always.
+	available func(c *Container) bool
+}
+
+// Available reports whether f can be served for container c. A file that is
+// not available is not mounted.
+func (f File) Available(c *Container) bool {
+	return f.available == nil || f.available(c)
+}
+
+// files is the whole visible tree: one line per virtual file.
+var files = []File{
+	{Name: "meminfo", Target: "/proc/meminfo", render: renderMeminfo},
+	{Name: "cpuinfo", Target: "/proc/cpuinfo", render: renderCpuinfo},
+	{Name: "stat", Target: "/proc/stat", render: renderStat},
+	{Name: "uptime", Target: "/proc/uptime", render: renderUptime},
+	{Name: "loadavg", Target: "/proc/loadavg", render: renderLoadavg},
+	{Name: "diskstats", Target: "/proc/diskstats", render: renderDiskstats},
+	{Name: "swaps", Target: "/proc/swaps", render: renderSwaps},
+	{Name: "cpu_online", Target: "/sys/devices/system/cpu/online", render: renderCPUOnline},
+	{Name: "pressure_cpu", Target: "/proc/pressure/cpu", render: renderPressureCPU},
+	{Name: "pressure_memory", Target: "/proc/pressure/memory", render: renderPressureMemory},
+	{Name: "pressure_io", Target: "/proc/pressure/io", render: renderPressureIO},
+}
+
+// Files returns every virtual file lxmount can serve, in mount order.
+func Files() []File {
+	out := make([]File, len(files))
+	copy(out, files)
+	return out
+}
+
+// Lookup returns the virtual file with the given short name.
+func Lookup(name string) (File, bool) {
+	for _, f := range files {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return File{}, false
+}

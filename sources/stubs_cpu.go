@@ -22,3 +22,6 @@ func renderUptime(c *Container, now time.Time, buf *bytes.Buffer) error {
 func renderCPUOnline(c *Container, now time.Time, buf *bytes.Buffer) error {
 	return errNotImplemented
 }
+
+// statState is defined by the /proc/stat renderer.
+type statState struct{}

@@ -33,9 +33,9 @@ var files = []File{
 	{Name: "diskstats", Target: "/proc/diskstats", render: renderDiskstats},
 	{Name: "swaps", Target: "/proc/swaps", render: renderSwaps},
 	{Name: "cpu_online", Target: "/sys/devices/system/cpu/online", render: renderCPUOnline},
-	{Name: "pressure_cpu", Target: "/proc/pressure/cpu", render: renderPressureCPU},
-	{Name: "pressure_memory", Target: "/proc/pressure/memory", render: renderPressureMemory},
-	{Name: "pressure_io", Target: "/proc/pressure/io", render: renderPressureIO},
+	{Name: "pressure_cpu", Target: "/proc/pressure/cpu", render: renderPressureCPU, available: pressureAvailable("cpu")},
+	{Name: "pressure_memory", Target: "/proc/pressure/memory", render: renderPressureMemory, available: pressureAvailable("memory")},
+	{Name: "pressure_io", Target: "/proc/pressure/io", render: renderPressureIO, available: pressureAvailable("io")},
 }
 
 // Files returns every virtual file lxmount can serve, in mount order.

@@ -1,0 +1,69 @@
+# lxmount build, test and demo entry points. CI runs `.ci/run`, which runs `make test`.
+#
+#   make deps       install the Debian packages the tests and the demo use (root)
+#   make build      bin/lxmount
+#   make vet        go vet ./...
+#   make test-unit  go test ./... as the current user (integration tests skip without root)
+#   make test       deps build vet, then every test as root; CI=true turns skips into failures
+#   make bench      benchmarks of the renderers in sources/
+#   make demo       deps build, then scripts/demo.sh (root)
+#   make clean      remove build output
+
+# `go` is not on PATH in every shell of the dev machine: fall back to the usual install.
+# Resolved to an absolute path, which also survives sudo's reset PATH.
+GO ?= go
+GO := $(or $(shell command -v $(GO) 2>/dev/null),/usr/local/go/bin/go)
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION)
+
+# Targets that need root use sudo when make itself does not run as root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# fuse3: /dev/fuse, fusermount3. procps: the real `free`/`top` that read /proc (busybox's
+# `free` reads sysinfo(2) instead). runc, busybox-static: throwaway test containers.
+# util-linux: nsenter, mount, unshare. python3-psutil, nodejs: runtimes whose view of
+# the container's /proc the integration tests check. lxcfs: reference for comparisons
+# (where no init system runs, invoke-rc.d refuses to start its service; on a systemd
+# host it starts as it would for any lxcfs install).
+DEB_PACKAGES := fuse3 procps runc busybox-static util-linux python3-psutil nodejs lxcfs
+
+.PHONY: all deps build vet test-unit test bench demo clean
+
+all: build
+
+# Installs only what `dpkg -s` says is missing, so a repeated run costs a few dpkg calls.
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	else \
+		echo "deps: all of $(DEB_PACKAGES) installed"; \
+	fi
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/lxmount ./cmd/lxmount
+
+vet:
+	$(GO) vet ./...
+
+test-unit:
+	$(GO) test ./...
+
+# CI is passed through explicitly because sudo resets the environment.
+test: deps build vet
+	$(SUDO) env CI="$(CI)" $(GO) test -count=1 -timeout 14m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./sources/...
+
+demo: deps build
+	$(SUDO) bash scripts/demo.sh
+
+clean:
+	rm -rf bin/

@@ -1,0 +1,122 @@
+package mountns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// CloneTree returns a detached copy of the mount at path, made with
+// open_tree(OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC) in the calling thread's
+// mount namespace (the daemon's own). path is usually a file inside
+// lxmount's FUSE mount; the copy is a bind mount of just that file.
+//
+// The result can be attached once, by Inject. Closing it before that
+// discards the copy; closing it after that leaves the mount in place.
+func CloneTree(path string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, &os.PathError{Op: "open_tree", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// Injection asks Inject to mount Tree on Target.
+type Injection struct {
+	// Tree is a detached mount from CloneTree.
+	Tree *os.File
+	// Target is an absolute, clean path inside the namespace below
+	// /proc/ (must be a regular file on procfs) or below /sys/ (must be
+	// a regular file on sysfs), e.g. "/proc/meminfo".
+	Target string
+}
+
+// Inject mounts each injection's tree over its target inside the
+// namespace, all in one Do call. Before mounting, a target is opened with
+// O_PATH|O_NOFOLLOW and must be a regular file (ErrTargetNotRegular; a
+// symlink such as /proc/mounts is refused, not followed) on its native file
+// system (ErrTargetNotProcfs, ErrTargetNotSysfs: typically something is
+// already mounted there); a missing target gives ErrTargetMissing, a path
+// outside /proc/ and /sys/ ErrTargetOutside. The tree is then moved onto
+// that very opened file with move_mount(2).
+//
+// The result has one entry per injection, in order: nil when the tree was
+// mounted, otherwise why not. A refused target does not stop the others.
+// If the namespace cannot be entered, every entry carries that error.
+func (ns *Namespace) Inject(injs []Injection) []error {
+	errs := make([]error, len(injs))
+	pending := false
+	for i, inj := range injs {
+		switch {
+		case kindOf(inj.Target) == kindNone:
+			errs[i] = fmt.Errorf("target %s: %w", inj.Target, ErrTargetOutside)
+		case inj.Tree == nil:
+			errs[i] = fmt.Errorf("target %s: no tree to mount", inj.Target)
+		default:
+			pending = true
+		}
+	}
+	if !pending {
+		return errs
+	}
+	err := ns.Do(func() error {
+		for i, inj := range injs {
+			if errs[i] == nil {
+				errs[i] = injectOne(inj)
+			}
+		}
+		return nil
+	})
+	runtime.KeepAlive(injs)
+	if err != nil {
+		err = fmt.Errorf("inject into %v: %w", ns, err)
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
+
+// injectOne checks one target and moves the tree onto it; it runs inside
+// the namespace.
+func injectOne(inj Injection) error {
+	target := inj.Target
+	fd, err := openTarget(target)
+	if errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("target %s: %w", target, ErrTargetMissing)
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	mode, magic, err := statTarget(fd, target)
+	if err != nil {
+		return err
+	}
+	if mode != unix.S_IFREG {
+		return fmt.Errorf("target %s: %w (%s)", target, ErrTargetNotRegular, fileType(mode))
+	}
+	if !kindOf(target).native(magic) {
+		return errorForMagic(target, magic)
+	}
+	err = unix.MoveMount(int(inj.Tree.Fd()), "", fd, "",
+		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+	if err != nil {
+		return &os.PathError{Op: "move_mount", Path: target, Err: err}
+	}
+	return nil
+}
+
+// errorForMagic explains why a target on the file system magic is refused.
+func errorForMagic(target string, magic Magic) error {
+	hint := ""
+	if magic == FUSEMagic {
+		hint = ": already mounted?"
+	}
+	return fmt.Errorf("target %s: %w (filesystem magic %v%s)", target, kindOf(target).errWrongFS(), magic, hint)
+}

@@ -1,0 +1,420 @@
+package sources
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Paths of the CPU readers, relative to a cgroup directory or the host's
+// sysfs root.
+const (
+	hostCPUOnline = "devices/system/cpu/online"
+
+	v1CpusetEffective = "cpuset.effective_cpus" // since Linux 3.14
+	v1CpusetCpus      = "cpuset.cpus"
+	v1CFSQuota        = "cpu.cfs_quota_us"
+	v1CFSPeriod       = "cpu.cfs_period_us"
+	v1UsageAll        = "cpuacct.usage_all" // since Linux 4.7
+	v1UsagePercpu     = "cpuacct.usage_percpu"
+	v1CpuacctStat     = "cpuacct.stat"
+
+	v2CpusetEffective = "cpuset.cpus.effective"
+	v2CPUMax          = "cpu.max"
+	v2CPUStat         = "cpu.stat"
+)
+
+// errNoCPUCgroup says that a container has no cgroup directory for the CPU
+// controller a reader needs.
+var errNoCPUCgroup = errors.New("no cgroup directory for the controller")
+
+// ReadCPUList reads a kernel CPU list file; see ParseCPUList.
+func ReadCPUList(path string) ([]int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	cpus, err := ParseCPUList(b)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return cpus, nil
+}
+
+// readCgroupCpuset returns the cgroup's effective cpuset: v1
+// cpuset.effective_cpus, or cpuset.cpus on kernels older than 3.14 (the
+// legacy hierarchy then removes unplugged CPUs from cpuset.cpus itself, so
+// it is the effective mask), else v2 cpuset.cpus.effective. An error means
+// unknown.
+func readCgroupCpuset(cg Cgroup) ([]int, error) {
+	var errs []error
+	if dir := cg.Controller("cpuset"); dir != "" {
+		cpus, err := ReadCPUList(filepath.Join(dir, v1CpusetEffective))
+		if errors.Is(err, os.ErrNotExist) {
+			cpus, err = ReadCPUList(filepath.Join(dir, v1CpusetCpus))
+		}
+		if err == nil {
+			return cpus, nil
+		}
+		errs = append(errs, err)
+	}
+	if cg.V2 != "" {
+		cpus, err := ReadCPUList(filepath.Join(cg.V2, v2CpusetEffective))
+		if err == nil {
+			return cpus, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("cpuset: %w", errNoCPUCgroup)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// CFSQuota is a CFS bandwidth limit: Quota µs of CPU time in every Period
+// µs (Documentation/scheduler/sched-bwc.rst). A negative Quota means no
+// limit ("-1" in v1, "max" in v2).
+type CFSQuota struct {
+	Quota  int64 // µs per period, < 0 when unlimited
+	Period int64 // µs
+}
+
+// Limited reports whether q limits the CPU time at all.
+func (q CFSQuota) Limited() bool { return q.Quota > 0 && q.Period > 0 }
+
+// CPUs is ceil(Quota/Period), the number of CPUs the quota amounts to, at
+// least 1; meaningful only when Limited.
+func (q CFSQuota) CPUs() int {
+	if !q.Limited() {
+		return 0
+	}
+	n := q.Quota / q.Period
+	if q.Quota%q.Period != 0 {
+		n++
+	}
+	return int(max(n, 1))
+}
+
+// ParseCFSQuotaV1 parses the v1 pair cpu.cfs_quota_us ("-1" or a count of
+// µs) and cpu.cfs_period_us.
+func ParseCFSQuotaV1(quota, period []byte) (CFSQuota, error) {
+	q, err := strconv.ParseInt(string(bytes.TrimSpace(quota)), 10, 64)
+	if err != nil {
+		return CFSQuota{}, fmt.Errorf("cfs quota %q: %w", quota, err)
+	}
+	p, err := strconv.ParseInt(string(bytes.TrimSpace(period)), 10, 64)
+	if err != nil || p <= 0 {
+		return CFSQuota{}, fmt.Errorf("cfs period %q: not a positive number", period)
+	}
+	if q < 0 {
+		q = -1
+	}
+	return CFSQuota{Quota: q, Period: p}, nil
+}
+
+// ReadCFSQuotaV1 reads cpu.cfs_quota_us and cpu.cfs_period_us from a v1
+// cpu controller directory.
+func ReadCFSQuotaV1(dir string) (CFSQuota, error) {
+	qp, pp := filepath.Join(dir, v1CFSQuota), filepath.Join(dir, v1CFSPeriod)
+	quota, err := os.ReadFile(qp)
+	if err != nil {
+		return CFSQuota{}, fmt.Errorf("read %s: %w", qp, err)
+	}
+	period, err := os.ReadFile(pp)
+	if err != nil {
+		return CFSQuota{}, fmt.Errorf("read %s: %w", pp, err)
+	}
+	q, err := ParseCFSQuotaV1(quota, period)
+	if err != nil {
+		return CFSQuota{}, fmt.Errorf("parse %s: %w", dir, err)
+	}
+	return q, nil
+}
+
+// ParseCPUMax parses v2 cpu.max: "$MAX $PERIOD", where $MAX is "max" or a
+// count of µs (Documentation/admin-guide/cgroup-v2.rst).
+//
+//	150000 100000
+//	^      ^ period (µs)
+//	quota (µs) or "max"
+func ParseCPUMax(b []byte) (CFSQuota, error) {
+	f := bytes.Fields(b)
+	if len(f) != 2 {
+		return CFSQuota{}, fmt.Errorf("cpu.max %q: want 2 fields", b)
+	}
+	p, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil || p <= 0 {
+		return CFSQuota{}, fmt.Errorf("cpu.max %q: bad period", b)
+	}
+	if string(f[0]) == "max" {
+		return CFSQuota{Quota: -1, Period: p}, nil
+	}
+	q, err := strconv.ParseInt(string(f[0]), 10, 64)
+	if err != nil || q <= 0 {
+		return CFSQuota{}, fmt.Errorf("cpu.max %q: bad quota", b)
+	}
+	return CFSQuota{Quota: q, Period: p}, nil
+}
+
+// ReadCPUMax reads a v2 cpu.max file.
+func ReadCPUMax(path string) (CFSQuota, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return CFSQuota{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	q, err := ParseCPUMax(b)
+	if err != nil {
+		return CFSQuota{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return q, nil
+}
+
+// readCFSQuota reads the container's CFS quota from the v1 cpu controller,
+// else from v2 cpu.max. An error means unknown, which callers treat as no
+// limit.
+func readCFSQuota(cg Cgroup) (CFSQuota, error) {
+	if dir := cg.Controller("cpu"); dir != "" {
+		q, err := ReadCFSQuotaV1(dir)
+		if err == nil || cg.V2 == "" {
+			return q, err
+		}
+	}
+	if cg.V2 != "" {
+		return ReadCPUMax(filepath.Join(cg.V2, v2CPUMax))
+	}
+	return CFSQuota{}, fmt.Errorf("cfs quota: %w", errNoCPUCgroup)
+}
+
+// CPUTime is CPU time split into user and system, in nanoseconds.
+type CPUTime struct {
+	User   uint64 // ns
+	System uint64 // ns
+}
+
+// CPUUsage is the CPU time a cgroup's tasks have used since it was created.
+type CPUUsage struct {
+	// PerCPU is indexed by host CPU number. It is nil when the kernel keeps
+	// no per-CPU figures (cgroup v2).
+	PerCPU []CPUTime
+	// Total is the time over all CPUs.
+	Total CPUTime
+}
+
+// ParseCpuacctUsageAll parses v1 cpuacct.usage_all (Linux 4.7+): per-CPU
+// user and system time in ns, indexed by CPU number.
+//
+//	cpu user system
+//	0 1715825149 48000000
+//	^ ^          ^ system ns
+//	| user ns
+//	cpu number
+func ParseCpuacctUsageAll(b []byte) ([]CPUTime, error) {
+	header, rest, _ := bytes.Cut(b, []byte("\n"))
+	if string(bytes.TrimSpace(header)) != "cpu user system" {
+		return nil, fmt.Errorf("cpuacct.usage_all: unexpected header %q", header)
+	}
+	var out []CPUTime
+	for line := range bytes.SplitSeq(rest, []byte("\n")) {
+		f := bytes.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 3 {
+			return nil, fmt.Errorf("cpuacct.usage_all: bad line %q", line)
+		}
+		cpu, err1 := strconv.Atoi(string(f[0]))
+		user, err2 := strconv.ParseUint(string(f[1]), 10, 64)
+		sys, err3 := strconv.ParseUint(string(f[2]), 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || cpu < 0 || cpu > maxCPUListSpan {
+			return nil, fmt.Errorf("cpuacct.usage_all: bad line %q", line)
+		}
+		for len(out) <= cpu {
+			out = append(out, CPUTime{})
+		}
+		out[cpu] = CPUTime{User: user, System: sys}
+	}
+	return out, nil
+}
+
+// ParseCpuacctUsagePercpu parses v1 cpuacct.usage_percpu: the CPU time in
+// ns of every possible CPU, space separated, in CPU order.
+func ParseCpuacctUsagePercpu(b []byte) ([]uint64, error) {
+	f := bytes.Fields(b)
+	out := make([]uint64, len(f))
+	for i, s := range f {
+		v, err := strconv.ParseUint(string(s), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("cpuacct.usage_percpu: cpu %d: bad value %q", i, s)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// ParseCpuacctStat parses v1 cpuacct.stat: "user N\nsystem N\n" in USER_HZ
+// ticks (kernel/sched/cpuacct.c, cpuacct_stats_show).
+func ParseCpuacctStat(b []byte) (user, system uint64, err error) {
+	var haveUser, haveSystem bool
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		f := bytes.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 2 {
+			return 0, 0, fmt.Errorf("cpuacct.stat: bad line %q", line)
+		}
+		v, err := strconv.ParseUint(string(f[1]), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("cpuacct.stat: bad line %q", line)
+		}
+		switch string(f[0]) {
+		case "user":
+			user, haveUser = v, true
+		case "system":
+			system, haveSystem = v, true
+		}
+	}
+	if !haveUser || !haveSystem {
+		return 0, 0, fmt.Errorf("cpuacct.stat %q: user or system missing", b)
+	}
+	return user, system, nil
+}
+
+// SplitPercpu turns cpuacct.usage_percpu (ns per CPU, not split) into user
+// and system time, using the user:system ratio of cpuacct.stat (ticks).
+// This is an approximation for kernels without cpuacct.usage_all: the
+// ratio is the cgroup's over all CPUs, not each CPU's. When cpuacct.stat
+// has sampled no tick at all, the time is counted as user. (lxcfs's
+// read_cpuacct_usage_all fallback instead reports the whole time as both
+// user and system, counting it twice.)
+func SplitPercpu(percpu []uint64, statUser, statSystem uint64) []CPUTime {
+	out := make([]CPUTime, len(percpu))
+	ticks := statUser + statSystem
+	for i, ns := range percpu {
+		if ticks == 0 {
+			out[i] = CPUTime{User: ns}
+			continue
+		}
+		// ns*statSystem can overflow uint64 after ~5 CPU-years; use float.
+		sys := uint64(float64(ns) * float64(statSystem) / float64(ticks))
+		sys = min(sys, ns)
+		out[i] = CPUTime{User: ns - sys, System: sys}
+	}
+	return out
+}
+
+// ReadCPUUsageV1 reads a v1 cpuacct directory: cpuacct.usage_all, or,
+// where that file is missing (before Linux 4.7), cpuacct.usage_percpu split
+// by the cpuacct.stat ratio (see SplitPercpu).
+func ReadCPUUsageV1(dir string) (CPUUsage, error) {
+	path := filepath.Join(dir, v1UsageAll)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		per, err := ParseCpuacctUsageAll(b)
+		if err != nil {
+			return CPUUsage{}, fmt.Errorf("parse %s: %w", path, err)
+		}
+		return newCPUUsage(per), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return CPUUsage{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	path = filepath.Join(dir, v1UsagePercpu)
+	b, err = os.ReadFile(path)
+	if err != nil {
+		return CPUUsage{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	percpu, err := ParseCpuacctUsagePercpu(b)
+	if err != nil {
+		return CPUUsage{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	path = filepath.Join(dir, v1CpuacctStat)
+	if b, err = os.ReadFile(path); err != nil {
+		return CPUUsage{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	user, sys, err := ParseCpuacctStat(b)
+	if err != nil {
+		return CPUUsage{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return newCPUUsage(SplitPercpu(percpu, user, sys)), nil
+}
+
+// newCPUUsage sums per-CPU times into a CPUUsage.
+func newCPUUsage(per []CPUTime) CPUUsage {
+	u := CPUUsage{PerCPU: per}
+	for _, t := range per {
+		u.Total.User += t.User
+		u.Total.System += t.System
+	}
+	return u
+}
+
+// ParseCPUStatV2 parses v2 cpu.stat. Only user_usec and system_usec are
+// used; they add up to usage_usec (kernel/sched/cputime.c, cputime_adjust
+// scales the sampled split to the exact runtime). v2 keeps no per-CPU
+// figures, so PerCPU is nil.
+//
+//	usage_usec 3575751
+//	user_usec 2976962
+//	system_usec 598789
+//	...
+func ParseCPUStatV2(b []byte) (CPUUsage, error) {
+	var u CPUUsage
+	var haveUser, haveSystem bool
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		key, val, ok := bytes.Cut(line, []byte(" "))
+		if !ok {
+			continue
+		}
+		var dst *uint64
+		switch string(key) {
+		case "user_usec":
+			dst, haveUser = &u.Total.User, true
+		case "system_usec":
+			dst, haveSystem = &u.Total.System, true
+		default:
+			continue
+		}
+		v, err := strconv.ParseUint(string(bytes.TrimSpace(val)), 10, 64)
+		if err != nil {
+			return CPUUsage{}, fmt.Errorf("cpu.stat: bad line %q", line)
+		}
+		*dst = v * 1000
+	}
+	if !haveUser || !haveSystem {
+		return CPUUsage{}, fmt.Errorf("cpu.stat: user_usec or system_usec missing")
+	}
+	return u, nil
+}
+
+// ReadCPUUsageV2 reads cpu.stat from a v2 cgroup directory.
+func ReadCPUUsageV2(dir string) (CPUUsage, error) {
+	path := filepath.Join(dir, v2CPUStat)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return CPUUsage{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	u, err := ParseCPUStatV2(b)
+	if err != nil {
+		return CPUUsage{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return u, nil
+}
+
+// readCPUUsage reads the container's CPU usage from the v1 cpuacct
+// controller, else from v2 cpu.stat. An error means unknown.
+func readCPUUsage(cg Cgroup) (CPUUsage, error) {
+	if dir := cg.Controller("cpuacct"); dir != "" {
+		u, err := ReadCPUUsageV1(dir)
+		if err == nil || cg.V2 == "" {
+			return u, err
+		}
+	}
+	if cg.V2 != "" {
+		return ReadCPUUsageV2(cg.V2)
+	}
+	return CPUUsage{}, fmt.Errorf("cpu usage: %w", errNoCPUCgroup)
+}

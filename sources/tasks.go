@@ -1,0 +1,188 @@
+package sources
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// TaskStates counts a cgroup's tasks by scheduler state.
+type TaskStates struct {
+	Total           int // every task (thread) in the cgroup
+	Running         int // state R
+	Uninterruptible int // state D
+}
+
+// readTaskStates counts the tasks of the container's cgroup by state, from
+// the cgroup's task list and the host's /proc/<tid>/stat.
+//
+// The task list is the v1 "tasks" file of the pids controller (else cpu,
+// cpuacct or memory, whichever the container is bound to) or the v2
+// "cgroup.threads" file. Child cgroups are counted too, like lxcfs's
+// calc_pid (proc_loadavg.c) does: a container running systemd keeps no task
+// in its top cgroup. TIDs in those files are in lxmount's PID namespace, so
+// h.ProcRoot must be lxmount's own /proc.
+//
+// A task that exits between listing and reading is skipped. A missing top
+// cgroup is an error that wraps fs.ErrNotExist (see isVanished).
+func readTaskStates(h Host, cg Cgroup) (TaskStates, error) {
+	dir, name, err := taskList(cg)
+	if err != nil {
+		return TaskStates{}, err
+	}
+	var ts TaskStates
+	var scratch [taskStatPrefix]byte
+	if err := countTasks(h.ProcRoot, dir, name, true, &ts, scratch[:]); err != nil {
+		return TaskStates{}, err
+	}
+	return ts, nil
+}
+
+// taskList returns the cgroup directory and the name of the file listing
+// its threads.
+func taskList(cg Cgroup) (dir, name string, err error) {
+	for _, ctrl := range [...]string{"pids", "cpu", "cpuacct", "memory"} {
+		if d := cg.Controller(ctrl); d != "" {
+			return d, "tasks", nil
+		}
+	}
+	if cg.V2 != "" {
+		return cg.V2, "cgroup.threads", nil
+	}
+	return "", "", fmt.Errorf("list tasks: no pids, cpu, cpuacct, memory or v2 cgroup: %w", fs.ErrNotExist)
+}
+
+// countTasks adds the tasks listed in dir/name and in every cgroup below
+// dir to ts. A child cgroup removed while walking is skipped; the top one
+// (top == true) missing is an error.
+func countTasks(procRoot, dir, name string, top bool, ts *TaskStates, scratch []byte) error {
+	path := filepath.Join(dir, name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if !top && isVanished(err) {
+			return nil
+		}
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := countTaskList(procRoot, path, data, ts, scratch); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		if !top && isVanished(err) {
+			return nil
+		}
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	// Unsorted ReadDir: order does not matter for counting.
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil && !isVanished(err) {
+		return fmt.Errorf("read dir %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if err := countTasks(procRoot, filepath.Join(dir, e.Name()), name, false, ts, scratch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countTaskList adds the tasks of one task list (one TID a line, as in v1
+// "tasks" and v2 "cgroup.threads") to ts. path is for error messages.
+func countTaskList(procRoot, path string, data []byte, ts *TaskStates, scratch []byte) error {
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		if len(line) == 0 {
+			continue
+		}
+		tid, err := strconv.Atoi(string(line))
+		if err != nil || tid <= 0 {
+			return fmt.Errorf("parse %s: bad tid %q", path, line)
+		}
+		state, err := readTaskState(procRoot, tid, scratch)
+		if err != nil {
+			if isVanished(err) {
+				continue // exited since the list was read
+			}
+			return err
+		}
+		ts.Total++
+		switch state {
+		case 'R':
+			ts.Running++
+		case 'D':
+			ts.Uninterruptible++
+		}
+	}
+	return nil
+}
+
+// taskStatPrefix is how much of /proc/<tid>/stat readTaskState reads. The
+// state follows "pid (comm) ", and comm is at most 63 bytes (a kworker's
+// name, fs/proc/array.c proc_task_name; TASK_COMM_LEN is 16 otherwise), so
+// the state is always within the first 80 bytes.
+const taskStatPrefix = 256
+
+// readTaskState returns the state letter of task tid from
+// procRoot/<tid>/stat. It reads only the start of the file into scratch
+// and skips os.File (no fstat, no poller registration): it runs once per
+// task per /proc/loadavg and /proc/stat read. An exited task gives an error
+// for which isVanished is true (ENOENT on open, ESRCH on read).
+func readTaskState(procRoot string, tid int, scratch []byte) (byte, error) {
+	path := procRoot + "/" + strconv.Itoa(tid) + "/stat"
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	n, err := unix.Read(fd, scratch)
+	unix.Close(fd)
+	if err == nil && n == 0 {
+		err = syscall.ESRCH // reaped between open and read
+	}
+	if err != nil {
+		return 0, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	state, err := parseTaskState(scratch[:n])
+	if err != nil {
+		return 0, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return state, nil
+}
+
+// parseTaskState returns the state letter (field 3) of a /proc/<tid>/stat
+// line, or of its start:
+//
+//	4242 (my (odd) comm) S 1 4242 ...
+//	   1  2              3
+//
+// comm may hold spaces, parentheses and ") (" sequences, so the state is
+// found after the last ')': no later field contains one.
+func parseTaskState(stat []byte) (byte, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) || stat[i+1] != ' ' || stat[i+2] == ' ' {
+		return 0, fmt.Errorf("no state after comm in %q", stat)
+	}
+	return stat[i+2], nil
+}
+
+// isVanished reports whether err means that a file, its cgroup or its task
+// is not there: never created (controller not bound), removed meanwhile
+// (kernfs answers ENODEV for an open file of a removed cgroup) or, for
+// /proc/<tid>, the task exited (ENOENT on open, ESRCH on read).
+func isVanished(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) ||
+		errors.Is(err, syscall.ENODEV) ||
+		errors.Is(err, syscall.ESRCH)
+}

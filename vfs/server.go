@@ -1,0 +1,185 @@
+package vfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"bazil.org/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// Options tune a Server. The zero value is usable.
+type Options struct {
+	// Readers is how many goroutines read requests from the FUSE device.
+	// Each one blocked in read(2) holds an OS thread. Default 2.
+	Readers int
+	// FusectlDir is where the fusectl filesystem is mounted (normally
+	// /sys/fs/fuse/connections). When set, Close aborts the connection
+	// through it, so that files still held open inside a container stop
+	// being served at once.
+	FusectlDir string
+	// Name is the FUSE fsname shown in mountinfo (default "lxmount").
+	Name string
+}
+
+// Stats are a Server's counters.
+type Stats struct {
+	Reads     uint64 // renders served (reads at offset 0)
+	Errors    uint64 // renders that failed
+	LastError string // the last render error, if any
+}
+
+// Server is one mounted FUSE instance serving a static tree of Entries.
+type Server struct {
+	dir  string
+	conn *fuse.Conn
+	tree *tree
+	opts Options
+	dev  uint64 // st_dev of the mount: names the fusectl connection
+
+	handles   handleTable
+	bufs      sync.Pool
+	lastError atomic.Pointer[string]
+
+	wg        sync.WaitGroup
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Mount mounts a new FUSE instance on dir (an existing empty directory)
+// serving entries, and starts its readers. The caller must Close it.
+func Mount(dir string, entries []Entry, opts Options) (*Server, error) {
+	if opts.Readers <= 0 {
+		opts.Readers = 2
+	}
+	if opts.Name == "" {
+		opts.Name = "lxmount"
+	}
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if e.Name == "" || e.Name == "." || e.Name == ".." || bytes.ContainsRune([]byte(e.Name), '/') || seen[e.Name] {
+			return nil, fmt.Errorf("mount %s: bad or duplicate entry name %q", dir, e.Name)
+		}
+		seen[e.Name] = true
+	}
+	conn, err := fuse.Mount(dir,
+		fuse.FSName(opts.Name),
+		fuse.Subtype("lxmount"),
+		fuse.AllowOther(), // every uid inside the container may read
+		fuse.DefaultPermissions(),
+		fuse.ReadOnly(),
+		fuse.MaxReadahead(0),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("mount fuse on %s: %w", dir, err)
+	}
+	s := &Server{dir: dir, conn: conn, tree: newTree(entries), opts: opts, done: make(chan struct{})}
+	s.handles.m = make(map[fuse.HandleID]*handle)
+	// The superblock is read-only already; the mount gets nosuid, nodev and
+	// noexec too, as procfs files have no business being anything else.
+	_ = unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	s.wg.Add(opts.Readers)
+	for i := 0; i < opts.Readers; i++ {
+		go s.reader()
+	}
+	go func() { s.wg.Wait(); close(s.done) }()
+	// Stat only once readers run: the kernel asks us for the attributes.
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err == nil {
+		s.dev = st.Dev
+	}
+	return s, nil
+}
+
+// Dir is the mountpoint.
+func (s *Server) Dir() string { return s.dir }
+
+// Path returns the path of the named entry below the mountpoint.
+func (s *Server) Path(name string) string { return filepath.Join(s.dir, name) }
+
+// Done is closed when the connection has ended: after Close, or when the
+// kernel ended it (unmounted everywhere, or aborted).
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Stats returns the counters summed over all entries.
+func (s *Server) Stats() Stats {
+	var st Stats
+	for i := range s.tree.nodes {
+		st.Reads += s.tree.nodes[i].reads.Load()
+		st.Errors += s.tree.nodes[i].errors.Load()
+	}
+	if p := s.lastError.Load(); p != nil {
+		st.LastError = *p
+	}
+	return st
+}
+
+// Close unmounts the instance, aborts the connection (see
+// Options.FusectlDir), waits for the readers and releases the device.
+// Mounts of its files elsewhere (inside containers) must be removed by the
+// caller first; an aborted connection makes them answer ENOTCONN.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if err := unix.Unmount(s.dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, &os.PathError{Op: "umount", Path: s.dir, Err: err})
+		}
+		if err := s.abort(); err != nil {
+			errs = append(errs, err)
+		}
+		<-s.done
+		if err := s.conn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close fuse device: %w", err))
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// abort ends the connection through fusectl, which wakes the readers even
+// when container processes still hold files open. Without fusectl the
+// connection ends when its last mount goes.
+func (s *Server) abort() error {
+	if s.opts.FusectlDir == "" || s.dev == 0 {
+		return nil
+	}
+	select {
+	case <-s.done:
+		return nil
+	default:
+	}
+	// fs/fuse/control.c names each connection by the superblock's dev_t.
+	p := filepath.Join(s.opts.FusectlDir, strconv.FormatUint(uint64(unix.Minor(s.dev))|uint64(unix.Major(s.dev))<<20, 10), "abort")
+	if err := os.WriteFile(p, []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("abort fuse connection: %w", err)
+	}
+	return nil
+}
+
+// reader reads and answers requests until the connection ends.
+func (s *Server) reader() {
+	defer s.wg.Done()
+	for {
+		req, err := s.conn.ReadRequest()
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.EAGAIN) {
+				continue
+			}
+			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ENODEV) {
+				msg := "fuse read: " + err.Error()
+				s.lastError.Store(&msg)
+			}
+			return
+		}
+		s.handle(req)
+	}
+}

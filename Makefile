@@ -4,7 +4,10 @@
 #   make build      bin/lxmount
 #   make vet        go vet ./...
 #   make test-unit  go test ./... as the current user (integration tests skip without root)
-#   make test       deps build vet, then every test as root; CI=true turns skips into failures
+#   make test       deps build vet, then every test as root; CI=true turns skips into failures;
+#                   then test-v2
+#   make test-v2    the tests of integration/v2vm/tests.list inside a qemu VM on a pure
+#                   cgroup v2 kernel (integration/v2vm/README.md); sudo only for apt-get
 #   make bench      benchmarks of the renderers in sources/
 #   make demo       deps build, then scripts/demo.sh (root)
 #   make clean      remove build output
@@ -28,7 +31,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # host it starts as it would for any lxcfs install).
 DEB_PACKAGES := fuse3 procps runc busybox-static util-linux python3-psutil nodejs lxcfs
 
-.PHONY: all deps build vet test-unit test bench demo clean
+.PHONY: all deps build vet test-unit test test-v2 bench demo clean
 
 all: build
 
@@ -58,6 +61,15 @@ test-unit:
 # CI is passed through explicitly because sudo resets the environment.
 test: deps build vet
 	$(SUDO) env CI="$(CI)" $(GO) test -count=1 -timeout 14m ./...
+	$(MAKE) --no-print-directory test-v2
+
+# The host has cgroup v1: the v2 code paths run on a real cgroup v2 kernel in
+# qemu. run.sh installs its own packages (qemu, cpio...) and caches the kernel
+# in build/v2vm-cache; the VM's console stays in build/v2vm/console.log. Not
+# under sudo, which would drop the V2VM_* settings (see run.sh): the tests run
+# as root inside the VM, and run.sh uses sudo for apt-get when it needs to.
+test-v2:
+	GO="$(GO)" bash integration/v2vm/run.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./sources/...

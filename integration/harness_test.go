@@ -101,8 +101,9 @@ func randomSuffix(t testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
-// TestCgroup is one cgroup v1 group created by newCgroupV1, with a directory in
-// each of testControllers.
+// TestCgroup is one test cgroup: a cgroup v1 group created by newCgroupV1, with
+// a directory in each of testControllers, or a cgroup v2 group created by
+// newCgroup on a v2 host (harness_v2_test.go), with its one directory.
 type TestCgroup struct {
 	// Path is the cgroup path relative to each hierarchy's root, as it appears in
 	// /proc/<pid>/cgroup, e.g. "/lxmount-test-mem-1a2b3c4d".
@@ -110,11 +111,13 @@ type TestCgroup struct {
 	// Dirs maps a controller name ("memory", "cpu", ...) to the group's absolute
 	// directory, e.g. "/sys/fs/cgroup/memory/lxmount-test-mem-1a2b3c4d". Two
 	// controllers share a directory where their hierarchies are co-mounted.
+	// A v2 group has the single key "unified" (unifiedKey), e.g.
+	// "/sys/fs/cgroup/lxmount-test-mem-1a2b3c4d".
 	Dirs map[string]string
 }
 
 // uniqueDirs returns the group's directories without duplicates, in
-// testControllers order.
+// testControllers order, then the v2 directory.
 func (cg *TestCgroup) uniqueDirs() []string {
 	var dirs []string
 	seen := map[string]bool{}
@@ -123,6 +126,9 @@ func (cg *TestCgroup) uniqueDirs() []string {
 			seen[d] = true
 			dirs = append(dirs, d)
 		}
+	}
+	if d, ok := cg.Dirs[unifiedKey]; ok && !seen[d] {
+		dirs = append(dirs, d)
 	}
 	return dirs
 }
@@ -613,9 +619,9 @@ type RuncContainer struct {
 	ID string
 	// PID is the container init's PID in the host's PID namespace.
 	PID int
-	// CgroupPath is the container's cgroup relative to each v1 hierarchy's root,
-	// "/lxmount-test-runc-<name>-<random>"; runc's cgroupfs driver creates it in
-	// every mounted hierarchy.
+	// CgroupPath is the container's cgroup relative to each v1 hierarchy's root
+	// (or to the v2 root), "/lxmount-test-runc-<name>-<random>"; runc's cgroupfs
+	// driver creates it in every mounted hierarchy.
 	CgroupPath string
 	// Root is the runc state directory (runc --root), private to this container.
 	Root string
@@ -640,7 +646,7 @@ type RuncContainer struct {
 func startRunc(t testing.TB, rootfs string, name string, memLimit int64, cpuQuota, cpuPeriod int64, bindHostUsr bool) *RuncContainer {
 	t.Helper()
 	requireRoot(t)
-	requireCgroupV1(t)
+	requireCgroup(t)
 	requireCommands(t, "runc")
 
 	suffix := randomSuffix(t)
@@ -776,6 +782,9 @@ func removeRunc(t testing.TB, c *RuncContainer) {
 	left, err := filepath.Glob(filepath.Join(cgroupV1Root, "*", c.CgroupPath))
 	if err != nil {
 		t.Errorf("runc cleanup: %v", err)
+	}
+	if d := filepath.Join(cgroup2Root, c.CgroupPath); isDir(d) {
+		left = append(left, d) // v2: the one unified directory
 	}
 	for _, dir := range left {
 		t.Errorf("runc cleanup: runc left cgroup %s, removing it", dir)

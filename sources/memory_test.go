@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func init() {
@@ -543,6 +545,69 @@ func TestMemoryLiveV1(t *testing.T) {
 	}
 	removed = true
 	m, err = ReadMemory(memV1(dir))
+	if err != nil || m.Limit.Known || m.Usage.Known || m.Stat != (MemoryStat{}) {
+		t.Errorf("after rmdir: %+v, %v; want nothing known, no error", m, err)
+	}
+	if out := Meminfo(nil, host, m, SwapCgroup); !bytes.Equal(out, host) {
+		t.Errorf("after rmdir the output is not the host's:\n%s", out)
+	}
+}
+
+// TestMemoryLiveV2 is TestMemoryLiveV1 on a cgroup v2 memory controller: a
+// child of the cgroup2 root with memory.max set. It needs root and a cgroup2
+// root that enables the memory controller for its children, which a pure v2
+// host has (`make test-v2` runs it in such a VM, with LXMOUNT_CGROUP=v2,
+// where it must not skip); the hybrid v1 dev host has not.
+func TestMemoryLiveV2(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root := cgroup2Root()
+	enabled, _ := os.ReadFile(filepath.Join(root, "cgroup.subtree_control"))
+	if root == "" || !slices.Contains(strings.Fields(string(enabled)), "memory") {
+		if os.Getenv("LXMOUNT_CGROUP") == "v2" {
+			t.Fatalf("LXMOUNT_CGROUP=v2, but no cgroup2 root enabling the memory controller (root %q)", root)
+		}
+		t.Skip("no cgroup2 root that enables the memory controller")
+	}
+	dir := makeTaskTestCgroup(t, root)
+	memWrite(t, filepath.Join(dir, v2MemMax), "67108864")
+	tmp := filepath.Join(t.TempDir(), "f")
+	cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && head -c 1048576 /dev/zero > "$2"`, "sh", dir, tmp)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("charge: %v: %s", err, out)
+	}
+
+	m, err := ReadMemory(memV2(dir))
+	if err != nil {
+		t.Fatalf("ReadMemory: %v", err)
+	}
+	if m.Version != 2 || m.Limit != memKnown(64<<20) || !m.Usage.Known || m.Usage.Bytes < 1<<20 ||
+		!m.Stat.File.Known || m.Stat.File.Bytes < 1<<20 {
+		t.Fatalf("got %+v, want v2, 64 MiB limit, at least the 1 MiB file charged", m)
+	}
+	host, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Meminfo(nil, host, m, SwapCgroup)
+	checkMeminfoShape(t, host, out, SwapCgroup)
+	if v := meminfoValue(t, out, "MemTotal"); v != 65536 {
+		t.Errorf("MemTotal %d kB, want 65536", v)
+	}
+
+	// The child has exited, but the kernel may count it for a moment.
+	for i := 0; ; i++ {
+		err := syscall.Rmdir(dir)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EBUSY) || i == 50 {
+			t.Fatalf("remove %s: %v", dir, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m, err = ReadMemory(memV2(dir))
 	if err != nil || m.Limit.Known || m.Usage.Known || m.Stat != (MemoryStat{}) {
 		t.Errorf("after rmdir: %+v, %v; want nothing known, no error", m, err)
 	}

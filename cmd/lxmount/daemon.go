@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lxmount/lxmount/configs"
+	"github.com/lxmount/lxmount/mountns"
+	"github.com/lxmount/lxmount/sources"
+	"github.com/lxmount/lxmount/supervisor"
+)
+
+// privateNSMarker tells a re-executed daemon that it already runs in its
+// own private mount namespace.
+const privateNSMarker = "LXMOUNT_PRIVATE_MNTNS"
+
+// fusectlDir is where the daemon mounts fusectl in its private namespace,
+// to abort a container's connection on detach.
+const fusectlDir = "/sys/fs/fuse/connections"
+
+func daemonCommand() *command {
+	var logLevel string
+	c := &command{
+		name:    "daemon",
+		summary: "run the supervisor: one FUSE instance per attached container",
+		usage:   "[--log-level LEVEL]",
+		help: `Runs the supervisor in the foreground. It re-executes itself in a private
+mount namespace, so its FUSE mounts never show in the host's mount table,
+answers the control API on the socket (mode 0600, root peers only), and
+keeps its state in the state dir. SIGTERM or SIGINT detach every container
+(they see the host's files again) and stop it. 'lxmount attach' starts a
+daemon in the background when none answers.
+
+EXAMPLE:
+  lxmount daemon
+  lxmount daemon --socket /tmp/lx/sock --state-dir /tmp/lx --log-level debug`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (default: the config's log_level, info)")
+		},
+	}
+	c.run = func(g globals, args []string, stdout, stderr io.Writer) error {
+		pos, _, err := parseFlags(c, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+		}
+		set, err := configs.Load(g.config)
+		if err != nil {
+			return fmt.Errorf("refusing to start: %w", err)
+		}
+		g = g.withDefaults(&set.Daemon)
+		if logLevel == "" {
+			logLevel = set.Daemon.LogLevel
+		}
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+			return usageError{fmt.Sprintf("bad --log-level %q (valid: debug, info, warn, error)", logLevel)}
+		}
+		if os.Geteuid() != 0 {
+			return errors.New("the daemon must run as root (it mounts FUSE and enters mount namespaces)")
+		}
+		if err := mountns.ReexecInPrivateNamespace(privateNSMarker); err != nil {
+			return fmt.Errorf("enter a private mount namespace: %w", err)
+		}
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+		return runDaemon(g, set, log)
+	}
+	return c
+}
+
+// runDaemon runs the supervisor until SIGTERM or SIGINT.
+func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
+	if err := os.MkdirAll(g.stateDir, 0o700); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	fusectl := ""
+	if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err == nil || errors.Is(err, unix.EBUSY) {
+		fusectl = fusectlDir
+	} else {
+		log.Warn("fusectl unavailable: a detached container's open files keep being served until closed", "error", err)
+	}
+	l, err := supervisor.Listen(g.socket)
+	if err != nil {
+		return err
+	}
+	sup, err := supervisor.New(supervisor.Config{
+		StateDir:   g.stateDir,
+		Socket:     g.socket,
+		Version:    version,
+		Host:       sources.DefaultHost(),
+		FusectlDir: fusectl,
+		Policies:   supervisor.PoliciesFrom(set),
+		Reload: func() (supervisor.Policies, error) {
+			set, err := configs.Load(g.config)
+			if err != nil {
+				return nil, err
+			}
+			return supervisor.PoliciesFrom(set), nil
+		},
+		Log:        log,
+	})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	if err := supervisor.WritePIDFile(g.stateDir); err != nil {
+		l.Close()
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log.Info("daemon started", "pid", os.Getpid(), "version", version, "socket", g.socket, "state_dir", g.stateDir,
+		"config", set.ConfigFile, "policies", len(set.Policies), "reconcile_interval", set.Daemon.ReconcileInterval)
+	sup.Recover()
+	if set.Daemon.ReconcileInterval > 0 {
+		go sup.ReconcileEvery(ctx, set.Daemon.ReconcileInterval)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading policies")
+				sup.ReloadPolicies()
+			}
+		}
+	}()
+	serveErr := sup.Serve(ctx, l)
+	stop()
+	closeErr := sup.Close()
+	os.Remove(g.socket)
+	os.Remove(filepath.Join(g.stateDir, supervisor.PIDFile))
+	log.Info("daemon stopped")
+	return errors.Join(serveErr, closeErr)
+}

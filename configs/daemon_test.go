@@ -1,0 +1,164 @@
+package configs
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDefaultDaemon(t *testing.T) {
+	want := Daemon{
+		Socket:            "/run/lxmount/lxmount.sock",
+		StateDir:          "/run/lxmount",
+		ReconcileInterval: 30 * time.Second,
+		LogLevel:          "info",
+		MetricsAddress:    "",
+		PolicyDir:         "/etc/lxmount/policy.d",
+	}
+	if got := DefaultDaemon(); got != want {
+		t.Errorf("DefaultDaemon() = %+v, want %+v", got, want)
+	}
+}
+
+func TestParseDaemon(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		data []byte
+		want Daemon
+	}{
+		{
+			name: "empty file means defaults",
+			file: "/etc/lxmount/lxmount.toml",
+			data: nil,
+			want: DefaultDaemon(),
+		},
+		{
+			name: "policy dir defaults beside another config file",
+			file: "/opt/lx/lx.toml",
+			data: doc(`# nothing`),
+			want: func() Daemon { d := DefaultDaemon(); d.PolicyDir = "/opt/lx/policy.d"; return d }(),
+		},
+		{
+			name: "every key",
+			file: "/etc/lxmount/lxmount.toml",
+			data: doc(
+				`socket = "/run/lx/ctl.sock"`,
+				`state_dir = "/var/lib/lx/"`,
+				`reconcile_interval = "1m30s"`,
+				`log_level = "debug"`,
+				`metrics_address = "127.0.0.1:9105"`,
+				`policy_dir = "/srv/policies"`,
+			),
+			want: Daemon{
+				Socket:            "/run/lx/ctl.sock",
+				StateDir:          "/var/lib/lx",
+				ReconcileInterval: 90 * time.Second,
+				LogLevel:          "debug",
+				MetricsAddress:    "127.0.0.1:9105",
+				PolicyDir:         "/srv/policies",
+			},
+		},
+		{
+			name: "relative policy dir is resolved against the file's directory",
+			file: "/opt/lx/lx.toml",
+			data: doc(`policy_dir = "../pol"`),
+			want: func() Daemon { d := DefaultDaemon(); d.PolicyDir = "/opt/pol"; return d }(),
+		},
+		{
+			name: "metrics on all interfaces",
+			file: "/etc/lxmount/lxmount.toml",
+			data: doc(`metrics_address = ":9105"`),
+			want: func() Daemon { d := DefaultDaemon(); d.MetricsAddress = ":9105"; return d }(),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseDaemon(tt.file, tt.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDaemonErrors covers every validation message of lxmount.toml, with
+// its exact position.
+func TestDaemonErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{
+			name: "toml syntax error",
+			data: doc(`socket = "/x`),
+			want: `c.toml:1:13: strings cannot contain newlines`,
+		},
+		{
+			name: "unknown key",
+			data: doc(`log_level = "info"`, `loglevel = "debug"`),
+			want: `c.toml:2:1: unknown key "loglevel" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir)`,
+		},
+		{
+			name: "policies in the daemon file",
+			data: doc(`[[policy]]`, `name = "a"`),
+			want: `c.toml:1:1: policies belong in *.toml files of the policy directory (policy_dir), not in the daemon configuration`,
+		},
+		{
+			name: "relative socket",
+			data: doc(`socket = "lxmount.sock"`),
+			want: `c.toml:1:1: socket must be an absolute path, not "lxmount.sock"`,
+		},
+		{
+			name: "relative state dir",
+			data: doc(`state_dir = "run"`),
+			want: `c.toml:1:1: state_dir must be an absolute path, not "run"`,
+		},
+		{
+			name: "interval as a number",
+			data: doc(`reconcile_interval = 30`),
+			want: `c.toml:1:1: reconcile_interval must be a string, not an integer`,
+		},
+		{
+			name: "interval without unit",
+			data: doc(`reconcile_interval = "30"`),
+			want: `c.toml:1:1: reconcile_interval "30" is not a duration (e.g. "30s", "2m")`,
+		},
+		{
+			name: "interval too short",
+			data: doc(`reconcile_interval = "30ms"`),
+			want: `c.toml:1:1: reconcile_interval "30ms" is shorter than 1s ("0s" turns the daemon's own loop off)`,
+		},
+		{
+			name: "unknown log level",
+			data: doc(``, `  log_level = "verbose"`),
+			want: `c.toml:2:3: unknown log_level "verbose" (valid: debug, info, warn, error)`,
+		},
+		{
+			name: "metrics address without port",
+			data: doc(`metrics_address = "localhost"`),
+			want: `c.toml:1:1: metrics_address "localhost" is not host:port (e.g. "127.0.0.1:9105"; "" disables metrics)`,
+		},
+		{
+			name: "empty policy dir",
+			data: doc(`policy_dir = ""`),
+			want: `c.toml:1:1: policy_dir is empty (leave it out for policy.d)`,
+		},
+		{
+			name: "settings in a table",
+			data: doc(`[daemon]`, `socket = "/x"`),
+			want: `c.toml:1:1: unknown key "daemon" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir)`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseDaemon("c.toml", tt.data)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error:\n%v\nwant:\n%s", err, tt.want)
+			}
+		})
+	}
+}

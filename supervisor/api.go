@@ -1,0 +1,139 @@
+package supervisor
+
+import (
+	"fmt"
+	"time"
+)
+
+// The control API is HTTP+JSON on a unix socket. These types are its wire
+// contract: `lxmount status --json` prints Status as it is, so fields are
+// only ever added, never renamed or removed.
+//
+//	GET  /v1/status           -> Status
+//	POST /v1/attach  Attach   -> AttachResult
+//	POST /v1/detach  Detach   -> DetachResult
+//
+// A failed call answers a non-2xx status with an Error body.
+
+// Status is the whole daemon state.
+type Status struct {
+	Daemon     DaemonInfo      `json:"daemon"`
+	Containers []ContainerInfo `json:"containers"`
+}
+
+// DaemonInfo describes the running daemon.
+type DaemonInfo struct {
+	PID       int       `json:"pid"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+	Socket    string    `json:"socket"`
+	StateDir  string    `json:"state_dir"`
+	// Resource use, to watch the per-container cost.
+	Goroutines int `json:"goroutines"`
+	Threads    int `json:"threads"`
+	FDs        int `json:"fds"`
+	// LastReconcile is the daemon's last reconcile, nil before the first.
+	LastReconcile *LastReconcile `json:"last_reconcile,omitempty"`
+	// PolicyError is why the last policy reload failed ("" when it did
+	// not); the daemon keeps the last good policies meanwhile.
+	PolicyError string `json:"policy_error,omitempty"`
+}
+
+// LastReconcile is the outcome of the last reconcile.
+type LastReconcile struct {
+	At      time.Time `json:"at"`
+	Summary Summary   `json:"summary"`
+	Took    string    `json:"took"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// ContainerInfo is one attached container.
+type ContainerInfo struct {
+	ID         string            `json:"id"`                   // short container id
+	Runtime    string            `json:"runtime,omitempty"`    // runc, containerd, ... when known
+	Name       string            `json:"name,omitempty"`       // container name when known
+	InitPID    int               `json:"init_pid"`             // host PID of the container's init
+	InitStart  uint64            `json:"init_start"`           // its start time, clock ticks since boot
+	MountNS    uint64            `json:"mount_ns"`             // inode of its mount namespace
+	Cgroup     string            `json:"cgroup"`               // cgroup path (v1 memory controller's, else unified)
+	CgroupDirs map[string]string `json:"cgroup_dirs"`          // controller ("unified" for v2) -> directory
+	Policy     string            `json:"policy"`               // policy that chose the files
+	Files      []string          `json:"files"`                // short names of the mounted files
+	Targets    []string          `json:"targets"`              // their paths inside the container
+	Refused    map[string]string `json:"refused,omitempty"`    // files not mounted -> why
+	AttachedAt time.Time         `json:"attached_at"`          // when it was attached
+	Reads      uint64            `json:"reads"`                // renders served (reads at offset 0)
+	Errors     uint64            `json:"errors"`               // renders that failed
+	LastError  string            `json:"last_error,omitempty"` // the last error seen, if any
+}
+
+// Attach asks to attach the container that PID belongs to.
+type Attach struct {
+	PID    int    `json:"pid"`
+	Policy string `json:"policy,omitempty"` // policy name; "" lets the policies decide
+}
+
+// AttachResult answers Attach.
+type AttachResult struct {
+	Container ContainerInfo `json:"container"`
+	Already   bool          `json:"already"` // it was attached before this call
+}
+
+// Detach asks to detach a container, named by a PID of it or its id.
+type Detach struct {
+	Target string `json:"target"`
+}
+
+// DetachResult answers Detach.
+type DetachResult struct {
+	ID string `json:"id"`
+}
+
+// Error is the body of a failed call.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Reconcile asks the daemon to reconcile: discover containers, attach the
+// ones a policy matches, heal broken mounts, re-apply changed policies and
+// drop what is gone.
+//
+//	POST /v1/reconcile Reconcile -> ReconcileResult
+type Reconcile struct {
+	DryRun bool `json:"dry_run"` // plan only, change nothing
+}
+
+// ReconcileResult is what a reconcile did (or, dry, would do).
+type ReconcileResult struct {
+	DryRun  bool     `json:"dry_run"`
+	Actions []Action `json:"actions"` // one per container considered, unchanged ones included
+	Summary Summary  `json:"summary"`
+	Took    string   `json:"took"` // wall time, as a Go duration
+}
+
+// Action is one container's outcome in a reconcile.
+type Action struct {
+	Kind    string `json:"kind"` // attach, heal, reapply, detach, forget, unchanged
+	ID      string `json:"id,omitempty"`
+	InitPID int    `json:"init_pid"`
+	Cgroup  string `json:"cgroup"`
+	Policy  string `json:"policy,omitempty"`
+	Reason  string `json:"reason"`
+	Error   string `json:"error,omitempty"` // set when the action failed
+}
+
+// Summary counts a reconcile's actions; failed ones count only as Failed.
+type Summary struct {
+	Attached  int `json:"attached"`
+	Healed    int `json:"healed"`
+	Reapplied int `json:"reapplied"`
+	Detached  int `json:"detached"`
+	Unchanged int `json:"unchanged"`
+	Failed    int `json:"failed"`
+}
+
+// String is the one-line summary the CLI prints.
+func (s Summary) String() string {
+	return fmt.Sprintf("attached %d, healed %d, reapplied %d, detached %d, unchanged %d, failed %d",
+		s.Attached, s.Healed, s.Reapplied, s.Detached, s.Unchanged, s.Failed)
+}

@@ -1,0 +1,94 @@
+package supervisor
+
+import (
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lxmount/lxmount/mountns"
+	"github.com/lxmount/lxmount/sources"
+	"github.com/lxmount/lxmount/supervisor/discovery"
+	"github.com/lxmount/lxmount/vfs"
+)
+
+// attachment is one attached container: its static binding and the
+// resources serving it.
+type attachment struct {
+	id         string
+	c          discovery.Container
+	cg         sources.Cgroup
+	choice     Choice
+	src        *sources.Container
+	ns         *mountns.Namespace
+	server     *vfs.Server
+	pidfd      *os.File // readable when the init process exits
+	files      []string // mounted short names
+	targets    []string // mounted paths inside the container
+	refused    map[string]string
+	attachedAt time.Time
+	sampleLoad bool
+
+	mu      sync.Mutex
+	lastErr string
+}
+
+func (a *attachment) setError(msg string) {
+	a.mu.Lock()
+	a.lastErr = msg
+	a.mu.Unlock()
+}
+
+// info is the attachment's view in the control API.
+func (a *attachment) info() ContainerInfo {
+	st := a.server.Stats()
+	a.mu.Lock()
+	last := a.lastErr
+	a.mu.Unlock()
+	if last == "" {
+		last = st.LastError
+	}
+	dirs := map[string]string{}
+	for k, v := range a.cg.V1 {
+		dirs[k] = v
+	}
+	if a.cg.V2 != "" {
+		dirs["unified"] = a.cg.V2
+	}
+	return ContainerInfo{
+		ID:         a.id,
+		Runtime:    a.c.Runtime,
+		Name:       a.c.Name,
+		InitPID:    a.c.InitPID,
+		InitStart:  a.c.InitStart,
+		MountNS:    a.c.MountNS,
+		Cgroup:     cgroupPath(a.c),
+		CgroupDirs: dirs,
+		Policy:     a.choice.Policy,
+		Files:      a.files,
+		Targets:    a.targets,
+		Refused:    a.refused,
+		AttachedAt: a.attachedAt,
+		Reads:      st.Reads,
+		Errors:     st.Errors,
+		LastError:  last,
+	}
+}
+
+// cgroupPath is the path policies match: the memory controller's on v1
+// hosts, else the unified one.
+func cgroupPath(c discovery.Container) string {
+	if p := c.CgroupV1["memory"]; p != "" {
+		return p
+	}
+	return c.CgroupV2
+}
+
+func sortAttachments(as []*attachment) {
+	sort.Slice(as, func(i, j int) bool {
+		if !as[i].attachedAt.Equal(as[j].attachedAt) {
+			return as[i].attachedAt.Before(as[j].attachedAt)
+		}
+		return as[i].id < as[j].id
+	})
+}

@@ -1,0 +1,106 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ErrNoDaemon: nothing answers on the control socket.
+var ErrNoDaemon = errors.New("no daemon answers")
+
+// Client talks to a daemon's control API.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableKeepAlives: true,
+	}
+	return &Client{socket: socket, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// Ping reports whether a daemon answers.
+func (c *Client) Ping() error {
+	_, err := c.Status()
+	return err
+}
+
+// Status fetches the daemon's state.
+func (c *Client) Status() (Status, error) {
+	var st Status
+	err := c.call(http.MethodGet, "/v1/status", nil, &st)
+	return st, err
+}
+
+// Attach asks the daemon to attach the container of pid.
+func (c *Client) Attach(pid int, policy string) (AttachResult, error) {
+	var res AttachResult
+	err := c.call(http.MethodPost, "/v1/attach", Attach{PID: pid, Policy: policy}, &res)
+	return res, err
+}
+
+// Detach asks the daemon to detach a container by PID or id.
+func (c *Client) Detach(target string) (DetachResult, error) {
+	var res DetachResult
+	err := c.call(http.MethodPost, "/v1/detach", Detach{Target: target}, &res)
+	return res, err
+}
+
+// Reconcile asks the daemon to reconcile now.
+func (c *Client) Reconcile(dryRun bool) (ReconcileResult, error) {
+	var res ReconcileResult
+	err := c.call(http.MethodPost, "/v1/reconcile", Reconcile{DryRun: dryRun}, &res)
+	return res, err
+}
+
+func (c *Client) call(method, path string, in, out any) error {
+	var body bytes.Buffer
+	if in != nil {
+		if err := json.NewEncoder(&body).Encode(in); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequest(method, "http://lxmount"+path, &body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ne net.Error
+		var oe *net.OpError
+		if errors.As(err, &oe) || errors.As(err, &ne) {
+			return fmt.Errorf("%w on %s: %v", ErrNoDaemon, c.socket, err)
+		}
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e Error
+		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
+			return &APIError{Status: resp.StatusCode, Message: e.Error}
+		}
+		return &APIError{Status: resp.StatusCode, Message: resp.Status}
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// APIError is a failed call's answer.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }

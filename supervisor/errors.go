@@ -1,0 +1,16 @@
+package supervisor
+
+import "errors"
+
+// Sentinel errors of the supervisor; the control API maps them to HTTP
+// statuses and the CLI prints their messages.
+var (
+	// ErrNotAttached: no attached container matches the given PID or id.
+	ErrNotAttached = errors.New("not attached")
+	// ErrNothingMounted: every file of the container was refused.
+	ErrNothingMounted = errors.New("no file could be mounted")
+	// ErrUnknownPolicy: attach named a policy that does not exist.
+	ErrUnknownPolicy = errors.New("unknown policy")
+	// ErrClosed: the supervisor is shutting down.
+	ErrClosed = errors.New("supervisor is shutting down")
+)

@@ -1,0 +1,252 @@
+package supervisor
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lxmount/lxmount/sources"
+	"github.com/lxmount/lxmount/supervisor/discovery"
+)
+
+// Config is what a Supervisor needs to run.
+type Config struct {
+	StateDir   string       // state file and FUSE mountpoints live here
+	Socket     string       // control socket path (reported in status)
+	Version    string       // lxmount version (reported in status)
+	Host       sources.Host // host /proc and /sys
+	FusectlDir string       // where fusectl is mounted in the daemon's namespace, "" if not
+	Readers    int          // FUSE reader goroutines per container (default 2)
+	Policies   Policies     // decides files and options per container
+	// Reload, when set, reloads the policies; every reconcile calls it
+	// first. On error the last good policies stay and status reports it.
+	Reload func() (Policies, error)
+	Log        *slog.Logger
+}
+
+// Supervisor is the registry of attached containers. Its methods are safe
+// for concurrent use.
+type Supervisor struct {
+	cfg     Config
+	log     *slog.Logger
+	hier    Hierarchies
+	btime   time.Time // host boot time, to turn start ticks into wall time
+	started time.Time
+	disc    discovery.Options
+
+	mu     sync.Mutex
+	pols   Policies // current policies; replaced on reload
+	byID   map[string]*attachment
+	byNS   map[uint64]*attachment
+	closed bool
+
+	previous      []ContainerInfo // what the previous daemon had attached
+	lastReconcile *LastReconcile
+	policyError   string
+	// attachMu serialises attach and detach: each is a handful of
+	// milliseconds and ordering them keeps the registry simple.
+	attachMu sync.Mutex
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New creates a Supervisor. It reads the host's cgroup hierarchies and boot
+// time once; nothing is attached yet.
+func New(cfg Config) (*Supervisor, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Readers <= 0 {
+		cfg.Readers = 2
+	}
+	if cfg.Policies == nil {
+		cfg.Policies = DefaultPolicies()
+	}
+	if cfg.Host == (sources.Host{}) {
+		cfg.Host = sources.DefaultHost()
+	}
+	hier, err := ReadHierarchies()
+	if err != nil {
+		return nil, err
+	}
+	btime, err := readBtime(cfg.Host.ProcRoot)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "mnt"), 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	s := &Supervisor{
+		cfg:      cfg,
+		log:      cfg.Log,
+		hier:     hier,
+		btime:    btime,
+		started:  time.Now(),
+		disc:     discovery.Options{ProcRoot: cfg.Host.ProcRoot},
+		pols:     cfg.Policies,
+		previous: readPrevious(cfg.StateDir),
+		byID:     map[string]*attachment{},
+		byNS:     map[uint64]*attachment{},
+		stop:     make(chan struct{}),
+	}
+	s.wg.Add(1)
+	go s.sampleLoad()
+	return s, nil
+}
+
+// readBtime reads the host's boot time from /proc/stat.
+func readBtime(procRoot string) (time.Time, error) {
+	p := filepath.Join(procRoot, "stat")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read boot time: %w", err)
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("btime ")); ok {
+			sec, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("%s: bad btime line %q", p, line)
+			}
+			return time.Unix(sec, 0), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s: no btime line", p)
+}
+
+// userHZ is the unit of /proc/<pid>/stat start times (USER_HZ, 100 on every
+// Linux architecture: see man 5 proc, "starttime").
+const userHZ = 100
+
+// wallStart turns a start time in clock ticks since boot into wall time.
+func (s *Supervisor) wallStart(ticks uint64) time.Time {
+	return s.btime.Add(time.Duration(ticks) * time.Second / userHZ)
+}
+
+// Status returns the daemon's state.
+func (s *Supervisor) Status() Status {
+	st := Status{
+		Daemon: DaemonInfo{
+			PID:       os.Getpid(),
+			Version:   s.cfg.Version,
+			StartedAt: s.started,
+			Socket:    s.cfg.Socket,
+			StateDir:  s.cfg.StateDir,
+
+			Goroutines: runtime.NumGoroutine(),
+			Threads:    countThreads(),
+			FDs:        countFDs(),
+		},
+		Containers: []ContainerInfo{},
+	}
+	s.mu.Lock()
+	st.Daemon.LastReconcile = s.lastReconcile
+	st.Daemon.PolicyError = s.policyError
+	s.mu.Unlock()
+	for _, a := range s.list() {
+		st.Containers = append(st.Containers, a.info())
+	}
+	return st
+}
+
+// countThreads counts the daemon's OS threads.
+func countThreads() int {
+	des, _ := os.ReadDir("/proc/self/task")
+	return len(des)
+}
+
+// countFDs counts the daemon's open file descriptors.
+func countFDs() int {
+	des, _ := os.ReadDir("/proc/self/fd")
+	return len(des)
+}
+
+// policies returns the current policies.
+func (s *Supervisor) policies() Policies {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pols
+}
+
+// SetPolicies replaces the policies (a reload). The next reconcile applies
+// them to attached containers.
+func (s *Supervisor) SetPolicies(p Policies) {
+	s.mu.Lock()
+	s.pols = p
+	s.policyError = ""
+	s.mu.Unlock()
+}
+
+// PolicyError records a failed reload: the last good policies stay.
+func (s *Supervisor) PolicyError(err error) {
+	s.mu.Lock()
+	s.policyError = errString(err)
+	s.mu.Unlock()
+}
+
+func (s *Supervisor) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// list returns the attachments sorted by attach time.
+func (s *Supervisor) list() []*attachment {
+	s.mu.Lock()
+	out := make([]*attachment, 0, len(s.byID))
+	for _, a := range s.byID {
+		out = append(out, a)
+	}
+	s.mu.Unlock()
+	sortAttachments(out)
+	return out
+}
+
+// Close detaches every container, so they see the host's files again, and
+// stops the supervisor's goroutines.
+func (s *Supervisor) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	var firstErr error
+	for _, a := range s.list() {
+		if err := s.detach(a, "daemon stopping"); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	s.wg.Wait()
+	return firstErr
+}
+
+// sampleLoad feeds every attached container's load average from one
+// goroutine: no per-container timers.
+func (s *Supervisor) sampleLoad() {
+	defer s.wg.Done()
+	t := time.NewTicker(sources.LoadPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			for _, a := range s.list() {
+				if a.sampleLoad {
+					// A vanished cgroup is noticed by the exit watcher;
+					// a failed sample just leaves the averages alone.
+					_ = a.src.SampleLoad(now)
+				}
+			}
+		}
+	}
+}

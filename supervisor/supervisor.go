@@ -27,7 +27,7 @@ type Config struct {
 	// Reload, when set, reloads the policies; every reconcile calls it
 	// first. On error the last good policies stay and status reports it.
 	Reload func() (Policies, error)
-	Log        *slog.Logger
+	Log    *slog.Logger
 }
 
 // Supervisor is the registry of attached containers. Its methods are safe

@@ -109,7 +109,7 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 			}
 			return supervisor.PoliciesFrom(set), nil
 		},
-		Log:        log,
+		Log: log,
 	})
 	if err != nil {
 		l.Close()

@@ -163,6 +163,7 @@ func (s *Server) read(h *handle, r *fuse.ReadRequest) {
 			r.RespondError(errno(err))
 			return
 		}
+		h.node.seen(h.buf.Len())
 	}
 	data := h.buf.Bytes()
 	if r.Offset >= int64(len(data)) {

@@ -29,6 +29,35 @@ type node struct {
 	Entry
 	reads  atomic.Uint64 // reads at offset 0 (renders) served
 	errors atomic.Uint64 // renders that failed
+	maxLen atomic.Int64  // longest content rendered so far
+}
+
+// sizeHint is the file size reported to the kernel: an upper bound of the
+// content, never 0.
+//
+// Why not 0 like procfs: sendfile(2) and splice(2) on a FUSE file go
+// through the page cache even with direct I/O (fs/fuse/file.c
+// fuse_splice_read -> filemap_splice_read), which stops at i_size, so a
+// size of 0 makes busybox cat (which copies with sendfile) print nothing.
+// An over-estimate is safe: the page read comes back short and the kernel
+// trims i_size to what was read (fuse_short_read). Twice the longest
+// content seen, in whole pages, leaves room for counters that grow.
+func (n *node) sizeHint(render func() int) uint64 {
+	l := n.maxLen.Load()
+	if l == 0 {
+		l = int64(render())
+	}
+	return uint64((2*l + 4095) / 4096 * 4096)
+}
+
+// seen records a rendered content length.
+func (n *node) seen(l int) {
+	for {
+		cur := n.maxLen.Load()
+		if int64(l) <= cur || n.maxLen.CompareAndSwap(cur, int64(l)) {
+			return
+		}
+	}
 }
 
 // tree is the static set of nodes of one Server.
@@ -77,9 +106,23 @@ func (t *tree) attr(id fuse.NodeID) (fuse.Attr, bool) {
 		a.Mode = os.ModeDir | 0o555
 		a.Nlink = 2
 	case t.node(id) != nil:
-		// Size 0 like procfs: readers read until EOF, and direct I/O
-		// makes the kernel ask us regardless of the size.
+		// Direct I/O makes read(2) ask us whatever the size; the size
+		// matters to sendfile(2), see node.sizeHint. Attributes are not
+		// cached (Valid 0): with default_permissions the kernel then asks
+		// for them at every open (fs/fuse/dir.c fuse_permission), which
+		// resets i_size after a short read trimmed it.
+		n := t.node(id)
 		a.Mode = 0o444
+		a.Valid = 0
+		a.Size = n.sizeHint(func() int {
+			var b bytes.Buffer
+			if n.Render(&b) != nil {
+				return 4096
+			}
+			n.seen(b.Len())
+			return b.Len()
+		})
+		a.Blocks = (a.Size + 511) / 512
 	default:
 		return a, false
 	}

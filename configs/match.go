@@ -21,8 +21,8 @@ type Container struct {
 	// root, e.g. "/kubepods/burstable/pod<uid>/<id>". On a cgroup v1 host it
 	// is the memory controller's path.
 	CgroupPath string
-	// Runtime is the engine that created the container: "containerd",
-	// "crio", "docker", "podman" or "runc".
+	// Runtime is the engine that created the container, as discovery
+	// reports it: "containerd", "cri-o", "crun", "docker", "podman" or "runc".
 	Runtime string
 	// ID is the runtime's container ID.
 	ID string
@@ -189,7 +189,7 @@ var matchKeys = []string{"cgroup", "runtime", "id", "name",
 	"kubernetes_namespace", "kubernetes_pod", "kubernetes_container", "annotations", "exclude"}
 
 // runtimes are the valid values of runtime, as discovery reports them.
-var runtimes = []string{"containerd", "crio", "docker", "podman", "runc"}
+var runtimes = []string{"containerd", "cri-o", "crun", "docker", "podman", "runc"}
 
 // kubernetesAnnotations maps a friendly key to the annotations that carry
 // it: CRI-O's (and the kubelet's) names first, then containerd's CRI names.

@@ -347,7 +347,7 @@ func TestPolicyErrors(t *testing.T) {
 		{
 			name: "unknown runtime",
 			data: doc(`[[policy]]`, `name = "a"`, `[policy.match]`, `runtime = ["runc", "dockerr"]`),
-			want: `p.toml:4:20: unknown runtime "dockerr" in [policy.match] (valid: containerd, crio, docker, podman, runc)`,
+			want: `p.toml:4:20: unknown runtime "dockerr" in [policy.match] (valid: containerd, cri-o, crun, docker, podman, runc)`,
 		},
 		{
 			name: "annotations not a table",

@@ -65,6 +65,10 @@ type ContainerInfo struct {
 	Reads      uint64            `json:"reads"`                // renders served (reads at offset 0)
 	Errors     uint64            `json:"errors"`               // renders that failed
 	LastError  string            `json:"last_error,omitempty"` // the last error seen, if any
+	// Health is "healthy" or "broken: <why>" as of CheckedAt: the last
+	// attach, heal or reconcile that looked at the container's mounts.
+	Health    string    `json:"health"`
+	CheckedAt time.Time `json:"checked_at"`
 }
 
 // Attach asks to attach the container that PID belongs to.

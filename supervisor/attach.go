@@ -190,6 +190,7 @@ func (s *Supervisor) attach(c discovery.Container, choice Choice) (_ *attachment
 	if a.sampleLoad {
 		_ = src.SampleLoad(time.Now())
 	}
+	a.setHealth("healthy")
 
 	s.mu.Lock()
 	s.byID[a.id] = a

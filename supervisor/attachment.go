@@ -29,8 +29,17 @@ type attachment struct {
 	attachedAt time.Time
 	sampleLoad bool
 
-	mu      sync.Mutex
-	lastErr string
+	mu        sync.Mutex
+	lastErr   string
+	health    string    // "healthy" or "broken: ..." as of checkedAt
+	checkedAt time.Time // last attach, heal or reconcile check
+}
+
+// setHealth records the outcome of a check of the container's mounts.
+func (a *attachment) setHealth(h string) {
+	a.mu.Lock()
+	a.health, a.checkedAt = h, time.Now()
+	a.mu.Unlock()
 }
 
 func (a *attachment) setError(msg string) {
@@ -43,8 +52,13 @@ func (a *attachment) setError(msg string) {
 func (a *attachment) info() ContainerInfo {
 	st := a.server.Stats()
 	a.mu.Lock()
-	last := a.lastErr
+	last, health, checked := a.lastErr, a.health, a.checkedAt
 	a.mu.Unlock()
+	select {
+	case <-a.server.Done():
+		health = "broken: fuse connection ended"
+	default:
+	}
 	if last == "" {
 		last = st.LastError
 	}
@@ -72,6 +86,8 @@ func (a *attachment) info() ContainerInfo {
 		Reads:      st.Reads,
 		Errors:     st.Errors,
 		LastError:  last,
+		Health:     health,
+		CheckedAt:  checked,
 	}
 }
 

@@ -77,11 +77,17 @@ func (s *Supervisor) Reconcile(dryRun bool) (ReconcileResult, error) {
 			broken := s.brokenTargets(a)
 			if len(broken) == 0 {
 				act.Kind, act.Reason = ActUnchanged, "attached and healthy"
+				a.setHealth("healthy")
 				break
 			}
 			act.Kind, act.Reason = ActHeal, fmt.Sprintf("broken or missing: %v", broken)
+			a.setHealth(fmt.Sprintf("broken: %v", broken))
 			if !dryRun {
-				act.Error = errString(s.heal(a, c, broken))
+				if err := s.heal(a, c, broken); err != nil {
+					act.Error = err.Error()
+				} else {
+					a.setHealth("healthy")
+				}
 			}
 		}
 		res.Actions = append(res.Actions, act)

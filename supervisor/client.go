@@ -82,7 +82,11 @@ func (c *Client) call(method, path string, in, out any) error {
 		var ne net.Error
 		var oe *net.OpError
 		if errors.As(err, &oe) || errors.As(err, &ne) {
-			return fmt.Errorf("%w on %s: %v", ErrNoDaemon, c.socket, err)
+			why := err.Error()
+			if errors.As(err, &oe) && oe.Err != nil {
+				why = oe.Err.Error()
+			}
+			return fmt.Errorf("%w on %s (%s): start one with `lxmount daemon`, or give --socket", ErrNoDaemon, c.socket, why)
 		}
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}

@@ -253,8 +253,18 @@ func printCommandHelp(w io.Writer, c *command) {
 	fs.VisitAll(func(*flag.Flag) { has = true })
 	if has {
 		fmt.Fprintln(w, "\nFlags:")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			arg := "--" + f.Name
+			if name != "" {
+				arg += " " + strings.ToUpper(name)
+			}
+			def := ""
+			if f.DefValue != "" && f.DefValue != "false" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(w, "  %-22s %s%s\n", arg, usage, def)
+		})
 	}
 	fmt.Fprintf(w, "\n%s", globalHelp)
 }

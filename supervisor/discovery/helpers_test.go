@@ -95,6 +95,27 @@ func runCommand(env []string, name string, args ...string) (string, error) {
 	return out.String(), nil
 }
 
+// runDetached runs a command that leaves a process behind which inherits its
+// stdio (runc run -d, runc exec -d, ctr run -d): stdout and stderr go to the
+// file logPath, so that no pipe holds Wait until that process exits. A
+// failure's error carries the output.
+func runDetached(logPath, name string, args ...string) error {
+	log, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), execTimeout)
+	defer cancel()
+	c := exec.CommandContext(ctx, name, args...)
+	c.Stdout, c.Stderr = log, log
+	if err := c.Run(); err != nil {
+		out, _ := os.ReadFile(logPath)
+		return fmt.Errorf("%s: %w; output: %q", strings.Join(c.Args, " "), err, out)
+	}
+	return nil
+}
+
 // busyboxPath is where Debian's busybox-static installs the static busybox.
 const busyboxPath = "/bin/busybox"
 
@@ -316,18 +337,8 @@ func startRunc(t testing.TB, root, rootfs, name string, annotations map[string]s
 		removeCgroupTree(t, c.CgroupPath)
 	})
 	pidFile := filepath.Join(c.Bundle, "init.pid")
-	// Detached without a terminal the init inherits runc's stdio: a file, so
-	// that nothing waits for a pipe to close.
-	log, err := os.Create(filepath.Join(c.Bundle, "init.log"))
-	if err != nil {
+	if err := runDetached(filepath.Join(c.Bundle, "init.log"), "runc", "--root", root, "run", "-d", "--bundle", c.Bundle, "--pid-file", pidFile, c.ID); err != nil {
 		t.Fatal(err)
-	}
-	defer log.Close()
-	run := exec.Command("runc", "--root", root, "run", "-d", "--bundle", c.Bundle, "--pid-file", pidFile, c.ID)
-	run.Stdout, run.Stderr = log, log
-	if err := run.Run(); err != nil {
-		out, _ := os.ReadFile(log.Name())
-		t.Fatalf("runc run %s: %v; output: %s", c.ID, err, out)
 	}
 	c.PID = readPID(t, pidFile)
 	return c

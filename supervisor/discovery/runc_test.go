@@ -3,7 +3,6 @@ package discovery
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -94,10 +93,10 @@ func TestScanRunc(t *testing.T) {
 	t.Run("resolve exec'd process", func(t *testing.T) {
 		rc := started[0]
 		pidFile := filepath.Join(t.TempDir(), "exec.pid")
-		// Detached, the process keeps runc's stdio: /dev/null, not a pipe.
-		run := exec.Command("runc", "--root", root, "exec", "-d", "--pid-file", pidFile, rc.ID, "/bin/sleep", "999")
-		if out, err := run.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", run, err, out)
+		// Detached, the process keeps runc's stdio: a file, not a pipe that
+		// would hold Wait until the process exits.
+		if err := runDetached(filepath.Join(t.TempDir(), "exec.log"), "runc", "--root", root, "exec", "-d", "--pid-file", pidFile, rc.ID, "/bin/sleep", "999"); err != nil {
+			t.Fatal(err)
 		}
 		execPID := readPID(t, pidFile) // dies with the container's pid namespace
 		c, err := Resolve(opts, execPID)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,7 +36,12 @@ func runMain(m *testing.M) int {
 		lxmountBin = prebuilt
 	} else {
 		lxmountBin = filepath.Join(dir, "lxmount")
-		out, err := exec.Command("go", "build", "-o", lxmountBin, "../cmd/lxmount").CombinedOutput()
+		// `go` may not be on PATH (sudo, CI): use the toolchain that built us.
+		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goBin); err != nil {
+			goBin = "go"
+		}
+		out, err := exec.Command(goBin, "build", "-o", lxmountBin, "../cmd/lxmount").CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build lxmount: %v\n%s", err, out)
 			return 1

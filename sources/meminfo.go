@@ -110,7 +110,8 @@ func meminfoView(h meminfoValues, m Memory, swap SwapMode) meminfoValues {
 	meminfoSet(&v, mfMapped, s.FileMapped)
 	meminfoSet(&v, mfShmem, s.Shmem)
 	// v1 memory.stat has no slab counters, so v1 containers keep the
-	// host's slab lines (lxcfs prints 0 there, a value it does not know).
+	// host's slab lines (lxcfs prints 0 there, a value it does not know),
+	// capped by meminfoSlabCapped.
 	if s.Slab.Known {
 		meminfoSet(&v, mfSlab, s.Slab)
 	} else {
@@ -119,6 +120,9 @@ func meminfoView(h meminfoValues, m Memory, swap SwapMode) meminfoValues {
 	}
 	meminfoSet(&v, mfSReclaimable, s.SlabReclaimable)
 	meminfoSet(&v, mfSUnreclaim, s.SlabUnreclaimable)
+	if !s.Slab.Known && !s.SlabReclaimable.Known && !s.SlabUnreclaimable.Known {
+		meminfoSlabCapped(&v, h, m)
+	}
 
 	switch swap {
 	case SwapHost:
@@ -145,6 +149,32 @@ func meminfoSet(v *meminfoValues, f meminfoField, parts ...MemBytes) {
 		sum += p.Bytes
 	}
 	v.set(f, sum/1024)
+}
+
+// meminfoSlabCapped caps the host's slab lines, which a cgroup without
+// slab counters (v1) keeps, at the kernel memory the cgroup holds: its
+// slab is charged to its usage besides the page cache and anon memory, so
+// it is at most usage - file - anon. procps free, top and vmstat add
+// SReclaimable to Cached as "buff/cache" (psutil as "cached"); uncapped,
+// a 256 MiB container on a host with 90 MiB of reclaimable slab showed
+// free + buff/cache above MemTotal. Within the cap the host's values stay,
+// and Slab stays SReclaimable + SUnreclaim.
+func meminfoSlabCapped(v *meminfoValues, h meminfoValues, m Memory) {
+	s := m.Stat
+	if !m.Usage.Known || !s.File.Known || !s.Anon.Known {
+		return
+	}
+	slab, ok1 := h.get(mfSlab)
+	recl, ok2 := h.get(mfSReclaimable)
+	unrecl, ok3 := h.get(mfSUnreclaim)
+	bound := memSub(m.Usage.Bytes, s.File.Bytes+s.Anon.Bytes) / 1024
+	if !ok1 || !ok2 || !ok3 || slab <= bound {
+		return
+	}
+	recl = min(recl, bound)
+	v.set(mfSlab, bound)
+	v.set(mfSReclaimable, recl)
+	v.set(mfSUnreclaim, min(unrecl, bound-recl))
 }
 
 // meminfoHostCapped sets f to the host's value when it exceeds the

@@ -124,9 +124,12 @@ func TestMeminfoValues(t *testing.T) {
 		want map[string]uint64 // kB
 	}{
 		// 256 MiB limit, usage 60219392 B = 58808 kB, file LRUs 128 kB.
+		// v1 has no slab counter: the host's Slab 80856 and SReclaimable
+		// 58496 kB, capped at usage - total_cache - total_rss = 58808 - 128
+		// - 58184 = 496 kB.
 		{"v1-limited", map[string]uint64{"MemTotal": 262144, "MemFree": 203336, "MemAvailable": 203464,
 			"Buffers": 0, "Cached": 128, "SwapTotal": 0, "SwapFree": 0,
-			"Slab": 80856, "SReclaimable": 58496}}, // v1 has no slab counter: host values
+			"Slab": 496, "SReclaimable": 496, "SUnreclaim": 0}},
 		// No limit: host RAM minus usage (516096 B = 504 kB).
 		{"v1-nolimit", map[string]uint64{"MemTotal": 24731708, "MemFree": 24731204, "MemAvailable": 24731204}},
 		{"v1-limit-above-host", map[string]uint64{"MemTotal": 24731708, "MemFree": 24672900}},
@@ -189,7 +192,8 @@ func TestMeminfoFieldMapping(t *testing.T) {
 		"SwapTotal": 32768, "SwapFree": 31744,
 	}
 	// v1: the same counters under total_*, with local decoys that would
-	// show up as 1000+i; no slab counters (host values remain).
+	// show up as 1000+i; no slab counters (the host's values remain: they
+	// fit in usage - total_cache - total_rss).
 	keysV1 := []string{"total_rss", "total_cache", "total_shmem", "total_mapped_file", "total_dirty",
 		"total_writeback", "total_swapcached", "total_active_anon", "total_inactive_anon",
 		"total_active_file", "total_inactive_file", "total_unevictable"}

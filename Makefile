@@ -29,7 +29,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # the container's /proc the integration tests check. lxcfs: reference for comparisons
 # (where no init system runs, invoke-rc.d refuses to start its service; on a systemd
 # host it starts as it would for any lxcfs install).
-DEB_PACKAGES := fuse3 procps runc busybox-static util-linux python3-psutil nodejs lxcfs
+DEB_PACKAGES := fuse3 procps runc busybox-static util-linux python3-psutil nodejs lxcfs containerd podman
 
 .PHONY: all deps build vet test-unit test test-v2 bench demo clean
 

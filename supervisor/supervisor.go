@@ -89,7 +89,7 @@ func New(cfg Config) (*Supervisor, error) {
 		hier:     hier,
 		btime:    btime,
 		started:  time.Now(),
-		disc:     discovery.Options{ProcRoot: cfg.Host.ProcRoot},
+		disc:     discovery.Options{ProcRoot: cfg.Host.ProcRoot, Cache: &discovery.Cache{}},
 		pols:     cfg.Policies,
 		previous: readPrevious(cfg.StateDir),
 		byID:     map[string]*attachment{},

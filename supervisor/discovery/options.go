@@ -11,6 +11,10 @@ type Options struct {
 	// DefaultSources(); an empty non-nil slice reads none. To add a directory,
 	// e.g. a private `runc --root`, append to DefaultSources().
 	Sources []Source
+	// Cache, if not nil, keeps parsed runtime state files between Scans that
+	// share it, so that unchanged files are not parsed again. A daemon that
+	// scans periodically keeps one; nil parses every file every time.
+	Cache *Cache
 }
 
 // Source is one runtime state directory.

@@ -25,19 +25,19 @@ type record struct {
 	pidFileTime time.Time // when start is 0: modification time of the file pid came from
 }
 
-// readSources reads every source in order. Missing directories and
-// unreadable or malformed entries are skipped: runtime state only adds
-// names to what procfs already proved.
-func readSources(srcs []Source) []record {
+// readSources reads every source in order, through cache (nil: none).
+// Missing directories and unreadable or malformed entries are skipped:
+// runtime state only adds names to what procfs already proved.
+func readSources(srcs []Source, cache *Cache) []record {
 	var recs []record
 	for _, src := range srcs {
 		switch src.Format {
 		case RuncState:
-			recs = append(recs, readRuncRoot(src)...)
+			recs = append(recs, readRuncRoot(src, cache)...)
 		case CrunState:
-			recs = append(recs, readCrunRoot(src)...)
+			recs = append(recs, readCrunRoot(src, cache)...)
 		case ContainerdTasks:
-			recs = append(recs, readContainerdTasks(src)...)
+			recs = append(recs, readContainerdTasks(src, cache)...)
 		}
 	}
 	return recs
@@ -115,15 +115,10 @@ func parseRuncState(r io.Reader) (record, error) {
 }
 
 // readRuncRoot reads <src.Dir>/<id>/state.json for every id.
-func readRuncRoot(src Source) []record {
+func readRuncRoot(src Source, cache *Cache) []record {
 	var recs []record
 	for _, id := range subdirs(src.Dir) {
-		f, err := os.Open(filepath.Join(src.Dir, id, "state.json"))
-		if err != nil {
-			continue
-		}
-		rec, err := parseRuncState(f)
-		f.Close()
+		rec, err := readParsed(cache, filepath.Join(src.Dir, id, "state.json"), parseRuncState)
 		if err != nil {
 			continue
 		}
@@ -162,21 +157,16 @@ func parseCrunStatus(r io.Reader) (record, error) {
 
 // readCrunRoot reads <src.Dir>/<id>/status and the annotations of the
 // config.json crun keeps next to it, for every id.
-func readCrunRoot(src Source) []record {
+func readCrunRoot(src Source, cache *Cache) []record {
 	var recs []record
 	for _, id := range subdirs(src.Dir) {
 		dir := filepath.Join(src.Dir, id)
-		f, err := os.Open(filepath.Join(dir, "status"))
-		if err != nil {
-			continue
-		}
-		rec, err := parseCrunStatus(f)
-		f.Close()
+		rec, err := readParsed(cache, filepath.Join(dir, "status"), parseCrunStatus)
 		if err != nil {
 			continue
 		}
 		rec.id = id
-		rec.annotations = readAnnotations(filepath.Join(dir, "config.json"))
+		rec.annotations = readAnnotations(cache, filepath.Join(dir, "config.json"))
 		rec.runtime = runtimeName(src, "", rec.annotations)
 		recs = append(recs, rec)
 	}
@@ -187,7 +177,7 @@ func readCrunRoot(src Source) []record {
 // modification time and the annotations of config.json there (the bundle
 // the v2 shim hands to runc), for every namespace and id. A task still
 // being created has no init.pid yet and is skipped.
-func readContainerdTasks(src Source) []record {
+func readContainerdTasks(src Source, cache *Cache) []record {
 	var recs []record
 	for _, ns := range subdirs(src.Dir) {
 		for _, id := range subdirs(filepath.Join(src.Dir, ns)) {
@@ -196,7 +186,7 @@ func readContainerdTasks(src Source) []record {
 			if err != nil {
 				continue
 			}
-			ann := readAnnotations(filepath.Join(bundle, "config.json"))
+			ann := readAnnotations(cache, filepath.Join(bundle, "config.json"))
 			recs = append(recs, record{
 				runtime:     runtimeName(src, ns, ann),
 				id:          id,
@@ -238,19 +228,23 @@ type ociConfig struct {
 	Annotations map[string]string `json:"annotations"`
 }
 
-// readAnnotations returns the annotations of the OCI config.json at path, nil
-// if there are none or the file cannot be read.
-func readAnnotations(path string) map[string]string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
+// parseAnnotations returns the annotations of an OCI config.json.
+func parseAnnotations(r io.Reader) (map[string]string, error) {
 	var cfg ociConfig
-	if err := json.NewDecoder(f).Decode(&cfg); err != nil || len(cfg.Annotations) == 0 {
+	if err := json.NewDecoder(r).Decode(&cfg); err != nil {
+		return nil, err
+	}
+	return cfg.Annotations, nil
+}
+
+// readAnnotations returns the annotations of the OCI config.json at path,
+// through cache; nil if there are none or the file cannot be read.
+func readAnnotations(cache *Cache, path string) map[string]string {
+	ann, err := readParsed(cache, path, parseAnnotations)
+	if err != nil || len(ann) == 0 {
 		return nil
 	}
-	return cfg.Annotations
+	return ann
 }
 
 // runtimeName returns the Container.Runtime for a record of src: src.Runtime
@@ -399,12 +393,14 @@ func applyRecords(c *Container, recs []record, store *podmanStore) {
 // containers/storage, the store Podman (and CRI-O) keep their containers in.
 // Each file is read at most once per Scan.
 type podmanStore struct {
+	cache *Cache
 	files map[string]map[string]string // containers.json path -> id -> first name
 }
 
-// newPodmanStore returns an empty podmanStore.
-func newPodmanStore() *podmanStore {
-	return &podmanStore{files: map[string]map[string]string{}}
+// newPodmanStore returns an empty podmanStore reading through cache (nil:
+// none).
+func newPodmanStore(cache *Cache) *podmanStore {
+	return &podmanStore{cache: cache, files: map[string]map[string]string{}}
 }
 
 // storeContainer is one entry of containers/storage's containers.json:
@@ -441,10 +437,7 @@ func (ps *podmanStore) name(bundle, id string) string {
 	path := filepath.Join(filepath.Dir(filepath.Dir(bundle)), "containers.json")
 	names, ok := ps.files[path]
 	if !ok {
-		if f, err := os.Open(path); err == nil {
-			names, _ = parseStoreContainers(f)
-			f.Close()
-		}
+		names, _ = readParsed(ps.cache, path, parseStoreContainers)
 		ps.files[path] = names
 	}
 	return names[id]

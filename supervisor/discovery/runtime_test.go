@@ -95,11 +95,11 @@ func TestParseCrunStatus(t *testing.T) {
 }
 
 func TestReadAnnotationsContainerd(t *testing.T) {
-	got := readAnnotations(filepath.Join("testdata", "containerd-task", "config.json"))
+	got := readAnnotations(nil, filepath.Join("testdata", "containerd-task", "config.json"))
 	if want := map[string]string{annNerdctlName: "web"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("annotations = %v, want %v", got, want)
 	}
-	if got := readAnnotations(filepath.Join("testdata", "missing.json")); got != nil {
+	if got := readAnnotations(nil, filepath.Join("testdata", "missing.json")); got != nil {
 		t.Errorf("annotations of a missing file = %v, want nil", got)
 	}
 }
@@ -121,7 +121,7 @@ func TestPodmanStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dir, "containers.json"), string(b))
-	store := newPodmanStore()
+	store := newPodmanStore(nil)
 	tests := []struct{ bundle, id, want string }{
 		{bundle: filepath.Join(dir, id, "userdata"), id: id, want: "web"},
 		{bundle: filepath.Join(dir, id, "userdata"), id: "unknown", want: ""},

@@ -307,7 +307,9 @@ func Scan(opts Options) ([]Container, error) {
 	if err := s.load(0); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", s.root, err)
 	}
-	recorded, err := s.match(readSources(opts.sources()))
+	end := opts.Cache.begin()
+	defer end()
+	recorded, err := s.match(readSources(opts.sources(), opts.Cache))
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: %w", s.root, err)
 	}
@@ -315,7 +317,7 @@ func Scan(opts Options) ([]Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: %w", s.root, err)
 	}
-	store := newPodmanStore()
+	store := newPodmanStore(opts.Cache)
 	var out []Container
 	for _, members := range s.groups() {
 		init, rule := s.pickInit(members, inits, recorded)
@@ -372,7 +374,9 @@ func Resolve(opts Options, pid int) (Container, error) {
 		// container of which it is no longer part.
 		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, ErrNoProcess)
 	}
-	recorded, err := s.match(readSources(opts.sources()))
+	end := opts.Cache.begin()
+	defer end()
+	recorded, err := s.match(readSources(opts.sources(), opts.Cache))
 	if err != nil {
 		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, err)
 	}
@@ -381,7 +385,7 @@ func Resolve(opts Options, pid int) (Container, error) {
 		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, err)
 	}
 	init, _ := s.pickInit(s.groups()[target.mntNS], inits, recorded)
-	c, err := s.container(init, recorded[init.pid], newPodmanStore())
+	c, err := s.container(init, recorded[init.pid], newPodmanStore(opts.Cache))
 	if err != nil {
 		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, err)
 	}

@@ -46,6 +46,7 @@ const (
 	mfSlab
 	mfSReclaimable
 	mfSUnreclaim
+	mfAnonHugePages
 	mfCount
 )
 
@@ -99,6 +100,8 @@ func meminfoFieldOf(name []byte) meminfoField {
 		return mfSReclaimable
 	case "SUnreclaim":
 		return mfSUnreclaim
+	case "AnonHugePages":
+		return mfAnonHugePages
 	}
 	return mfNone
 }

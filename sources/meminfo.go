@@ -8,8 +8,8 @@ import (
 // Meminfo appends to dst the /proc/meminfo that a container with memory
 // cgroup m sees, and returns the extended slice. host is the host's
 // /proc/meminfo: its lines, their order and their layout are kept; the
-// RAM, LRU, page cache, slab and swap lines are replaced by the cgroup's
-// values (see meminfoView), each only when what it needs from m is known.
+// RAM, LRU, page cache, anonymous THP, slab and swap lines are replaced by
+// the cgroup's values (see meminfoView), each only when what it needs from m is known.
 // Every other line, and every line whose inputs are unknown, is the
 // host's, byte for byte. Values are in kB, rounded down from the cgroup's
 // bytes. swap chooses the swap lines (SwapCgroup for an unknown mode).
@@ -107,6 +107,9 @@ func meminfoView(h meminfoValues, m Memory, swap SwapMode) meminfoValues {
 	// as anon (v1 total_rss). lxcfs derives it from the anon LRUs minus
 	// shmem instead; both agree on the fixtures.
 	meminfoSet(&v, mfAnonPages, s.Anon)
+	// The anonymous THPs among them (lxcfs: total_rss_huge too); the
+	// host's figure can exceed the container's MemTotal.
+	meminfoSet(&v, mfAnonHugePages, s.AnonTHP)
 	meminfoSet(&v, mfMapped, s.FileMapped)
 	meminfoSet(&v, mfShmem, s.Shmem)
 	// v1 memory.stat has no slab counters, so v1 containers keep the

@@ -181,12 +181,12 @@ func TestMeminfoValues(t *testing.T) {
 func TestMeminfoFieldMapping(t *testing.T) {
 	keysV2 := []string{"anon", "file", "shmem", "file_mapped", "file_dirty", "file_writeback",
 		"swapcached", "active_anon", "inactive_anon", "active_file", "inactive_file",
-		"unevictable", "slab", "slab_reclaimable", "slab_unreclaimable"}
+		"unevictable", "slab", "slab_reclaimable", "slab_unreclaimable", "anon_thp"}
 	wantV2 := map[string]uint64{
 		"AnonPages": 1, "Buffers": 0, "Cached": 2, "Shmem": 3, "Mapped": 4, "Dirty": 5,
 		"Writeback": 6, "SwapCached": 7, "Active": 8 + 10, "Inactive": 9 + 11,
 		"Active(anon)": 8, "Inactive(anon)": 9, "Active(file)": 10, "Inactive(file)": 11,
-		"Unevictable": 12, "Slab": 13, "SReclaimable": 14, "SUnreclaim": 15,
+		"Unevictable": 12, "Slab": 13, "SReclaimable": 14, "SUnreclaim": 15, "AnonHugePages": 16,
 		// 512 MiB limit, 100 MiB usage, 32 MiB swap limit, 1 MiB in use.
 		"MemTotal": 524288, "MemFree": 421888, "MemAvailable": 421888 + 10 + 11 + 14,
 		"SwapTotal": 32768, "SwapFree": 31744,
@@ -196,12 +196,13 @@ func TestMeminfoFieldMapping(t *testing.T) {
 	// fit in usage - total_cache - total_rss).
 	keysV1 := []string{"total_rss", "total_cache", "total_shmem", "total_mapped_file", "total_dirty",
 		"total_writeback", "total_swapcached", "total_active_anon", "total_inactive_anon",
-		"total_active_file", "total_inactive_file", "total_unevictable"}
+		"total_active_file", "total_inactive_file", "total_unevictable", "total_rss_huge"}
 	wantV1 := map[string]uint64{}
 	for k, v := range wantV2 {
 		wantV1[k] = v
 	}
 	wantV1["MemAvailable"] = 421888 + 10 + 11
+	wantV1["AnonHugePages"] = 13
 	wantV1["Slab"], wantV1["SReclaimable"], wantV1["SUnreclaim"] = 17884, 9376, 8508
 
 	stat := func(keys []string, decoys bool) string {
@@ -263,7 +264,7 @@ func meminfoFieldName(f meminfoField) string {
 	for _, n := range []string{"MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached",
 		"SwapCached", "Active", "Inactive", "Active(anon)", "Inactive(anon)", "Active(file)",
 		"Inactive(file)", "Unevictable", "SwapTotal", "SwapFree", "Dirty", "Writeback",
-		"AnonPages", "Mapped", "Shmem", "Slab", "SReclaimable", "SUnreclaim"} {
+		"AnonPages", "Mapped", "Shmem", "Slab", "SReclaimable", "SUnreclaim", "AnonHugePages"} {
 		if meminfoFieldOf([]byte(n)) == f {
 			return n
 		}

@@ -351,6 +351,7 @@ func memSub(a, b uint64) uint64 {
 //	^ key (1)           ^ value (2), bytes for the keys read here
 type MemoryStat struct {
 	Anon              MemBytes // v2 anon, v1 total_rss: mapped anonymous memory (NR_ANON_MAPPED)
+	AnonTHP           MemBytes // v2 anon_thp, v1 total_rss_huge: anonymous transparent huge pages (NR_ANON_THPS)
 	File              MemBytes // v2 file, v1 total_cache: page cache, shmem included (NR_FILE_PAGES)
 	Shmem             MemBytes // v2 shmem, v1 total_shmem
 	FileMapped        MemBytes // v2 file_mapped, v1 total_mapped_file
@@ -433,6 +434,8 @@ func (s *MemoryStat) v1Field(key []byte) (*MemBytes, bool) {
 	switch string(key) {
 	case "total_rss":
 		return &s.Anon, false
+	case "total_rss_huge":
+		return &s.AnonTHP, false
 	case "total_cache":
 		return &s.File, false
 	case "total_shmem":
@@ -468,6 +471,8 @@ func (s *MemoryStat) v2Field(key []byte) (*MemBytes, bool) {
 	switch string(key) {
 	case "anon":
 		return &s.Anon, false
+	case "anon_thp":
+		return &s.AnonTHP, false
 	case "file":
 		return &s.File, false
 	case "shmem":

@@ -199,7 +199,7 @@ func TestReadMemoryStatFixtures(t *testing.T) {
 	// Hierarchical total_* values, not the local ones (equal in this
 	// fixture: no child cgroups; the 1…N test tells them apart).
 	want1 := MemoryStat{
-		Anon: memKnown(59580416), File: memKnown(131072), Shmem: memKnown(0),
+		Anon: memKnown(59580416), AnonTHP: memKnown(0), File: memKnown(131072), Shmem: memKnown(0),
 		FileMapped: memKnown(0), FileDirty: memKnown(0), FileWriteback: memKnown(0),
 		SwapCached: memKnown(0), ActiveAnon: memKnown(8192), InactiveAnon: memKnown(59572224),
 		ActiveFile: memKnown(0), InactiveFile: memKnown(131072), Unevictable: memKnown(0),
@@ -213,7 +213,7 @@ func TestReadMemoryStatFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	want2 := MemoryStat{
-		Anon: memKnown(50470912), File: memKnown(16785408), Shmem: memKnown(16785408),
+		Anon: memKnown(50470912), AnonTHP: memKnown(48234496), File: memKnown(16785408), Shmem: memKnown(16785408),
 		FileMapped: memKnown(0), FileDirty: memKnown(0), FileWriteback: memKnown(0),
 		SwapCached: memKnown(0), ActiveAnon: memKnown(12288), InactiveAnon: memKnown(67244032),
 		ActiveFile: memKnown(0), InactiveFile: memKnown(0), Unevictable: memKnown(0),

@@ -47,6 +47,8 @@ const (
 	mfSReclaimable
 	mfSUnreclaim
 	mfAnonHugePages
+	mfShmemHugePages
+	mfFileHugePages
 	mfCount
 )
 
@@ -102,6 +104,10 @@ func meminfoFieldOf(name []byte) meminfoField {
 		return mfSUnreclaim
 	case "AnonHugePages":
 		return mfAnonHugePages
+	case "ShmemHugePages":
+		return mfShmemHugePages
+	case "FileHugePages":
+		return mfFileHugePages
 	}
 	return mfNone
 }

@@ -110,6 +110,9 @@ func meminfoView(h meminfoValues, m Memory, swap SwapMode) meminfoValues {
 	// The anonymous THPs among them (lxcfs: total_rss_huge too); the
 	// host's figure can exceed the container's MemTotal.
 	meminfoSet(&v, mfAnonHugePages, s.AnonTHP)
+	// v2 only; on v1 these stay the host's (no counter).
+	meminfoSet(&v, mfShmemHugePages, s.ShmemTHP)
+	meminfoSet(&v, mfFileHugePages, s.FileTHP)
 	meminfoSet(&v, mfMapped, s.FileMapped)
 	meminfoSet(&v, mfShmem, s.Shmem)
 	// v1 memory.stat has no slab counters, so v1 containers keep the

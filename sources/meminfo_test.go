@@ -181,12 +181,13 @@ func TestMeminfoValues(t *testing.T) {
 func TestMeminfoFieldMapping(t *testing.T) {
 	keysV2 := []string{"anon", "file", "shmem", "file_mapped", "file_dirty", "file_writeback",
 		"swapcached", "active_anon", "inactive_anon", "active_file", "inactive_file",
-		"unevictable", "slab", "slab_reclaimable", "slab_unreclaimable", "anon_thp"}
+		"unevictable", "slab", "slab_reclaimable", "slab_unreclaimable", "anon_thp", "shmem_thp", "file_thp"}
 	wantV2 := map[string]uint64{
 		"AnonPages": 1, "Buffers": 0, "Cached": 2, "Shmem": 3, "Mapped": 4, "Dirty": 5,
 		"Writeback": 6, "SwapCached": 7, "Active": 8 + 10, "Inactive": 9 + 11,
 		"Active(anon)": 8, "Inactive(anon)": 9, "Active(file)": 10, "Inactive(file)": 11,
 		"Unevictable": 12, "Slab": 13, "SReclaimable": 14, "SUnreclaim": 15, "AnonHugePages": 16,
+		"ShmemHugePages": 17, "FileHugePages": 18,
 		// 512 MiB limit, 100 MiB usage, 32 MiB swap limit, 1 MiB in use.
 		"MemTotal": 524288, "MemFree": 421888, "MemAvailable": 421888 + 10 + 11 + 14,
 		"SwapTotal": 32768, "SwapFree": 31744,
@@ -203,6 +204,8 @@ func TestMeminfoFieldMapping(t *testing.T) {
 	}
 	wantV1["MemAvailable"] = 421888 + 10 + 11
 	wantV1["AnonHugePages"] = 13
+	// No v1 counters for huge shmem/file pages: the host's (0 kB) remain.
+	wantV1["ShmemHugePages"], wantV1["FileHugePages"] = 0, 0
 	wantV1["Slab"], wantV1["SReclaimable"], wantV1["SUnreclaim"] = 17884, 9376, 8508
 
 	stat := func(keys []string, decoys bool) string {
@@ -264,7 +267,8 @@ func meminfoFieldName(f meminfoField) string {
 	for _, n := range []string{"MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached",
 		"SwapCached", "Active", "Inactive", "Active(anon)", "Inactive(anon)", "Active(file)",
 		"Inactive(file)", "Unevictable", "SwapTotal", "SwapFree", "Dirty", "Writeback",
-		"AnonPages", "Mapped", "Shmem", "Slab", "SReclaimable", "SUnreclaim", "AnonHugePages"} {
+		"AnonPages", "Mapped", "Shmem", "Slab", "SReclaimable", "SUnreclaim", "AnonHugePages",
+		"ShmemHugePages", "FileHugePages"} {
 		if meminfoFieldOf([]byte(n)) == f {
 			return n
 		}

@@ -352,6 +352,8 @@ func memSub(a, b uint64) uint64 {
 type MemoryStat struct {
 	Anon              MemBytes // v2 anon, v1 total_rss: mapped anonymous memory (NR_ANON_MAPPED)
 	AnonTHP           MemBytes // v2 anon_thp, v1 total_rss_huge: anonymous transparent huge pages (NR_ANON_THPS)
+	ShmemTHP          MemBytes // v2 shmem_thp (no v1 counter): shmem in huge pages (NR_SHMEM_THPS)
+	FileTHP           MemBytes // v2 file_thp (no v1 counter): page cache in huge pages (NR_FILE_THPS)
 	File              MemBytes // v2 file, v1 total_cache: page cache, shmem included (NR_FILE_PAGES)
 	Shmem             MemBytes // v2 shmem, v1 total_shmem
 	FileMapped        MemBytes // v2 file_mapped, v1 total_mapped_file
@@ -473,6 +475,10 @@ func (s *MemoryStat) v2Field(key []byte) (*MemBytes, bool) {
 		return &s.Anon, false
 	case "anon_thp":
 		return &s.AnonTHP, false
+	case "shmem_thp":
+		return &s.ShmemTHP, false
+	case "file_thp":
+		return &s.FileTHP, false
 	case "file":
 		return &s.File, false
 	case "shmem":

@@ -213,7 +213,7 @@ func TestReadMemoryStatFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	want2 := MemoryStat{
-		Anon: memKnown(50470912), AnonTHP: memKnown(48234496), File: memKnown(16785408), Shmem: memKnown(16785408),
+		Anon: memKnown(50470912), AnonTHP: memKnown(48234496), ShmemTHP: memKnown(0), FileTHP: memKnown(0), File: memKnown(16785408), Shmem: memKnown(16785408),
 		FileMapped: memKnown(0), FileDirty: memKnown(0), FileWriteback: memKnown(0),
 		SwapCached: memKnown(0), ActiveAnon: memKnown(12288), InactiveAnon: memKnown(67244032),
 		ActiveFile: memKnown(0), InactiveFile: memKnown(0), Unevictable: memKnown(0),

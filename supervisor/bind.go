@@ -20,12 +20,7 @@ func BindPID(host sources.Host, pid int, opts sources.Options) (*sources.Contain
 	if err != nil {
 		return nil, err
 	}
-	btime, err := readBtime(host.ProcRoot)
-	if err != nil {
-		return nil, err
-	}
-	start := btime.Add(time.Duration(c.InitStart) * time.Second / userHZ)
-	return sources.NewContainer(host, hier.Dirs(c.CgroupV1, c.CgroupV2), start, opts), nil
+	return sources.NewContainer(host, hier.Dirs(c.CgroupV1, c.CgroupV2), wallStart(c.InitStart), opts), nil
 }
 
 // BindCgroup builds a binding for a cgroup path (the same path in every v1

@@ -1,15 +1,15 @@
 package supervisor
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lxmount/lxmount/sources"
 	"github.com/lxmount/lxmount/supervisor/discovery"
@@ -36,7 +36,6 @@ type Supervisor struct {
 	cfg     Config
 	log     *slog.Logger
 	hier    Hierarchies
-	btime   time.Time // host boot time, to turn start ticks into wall time
 	started time.Time
 	disc    discovery.Options
 
@@ -76,10 +75,6 @@ func New(cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	btime, err := readBtime(cfg.Host.ProcRoot)
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "mnt"), 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
@@ -87,7 +82,6 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg:      cfg,
 		log:      cfg.Log,
 		hier:     hier,
-		btime:    btime,
 		started:  time.Now(),
 		disc:     discovery.Options{ProcRoot: cfg.Host.ProcRoot, Cache: &discovery.Cache{}},
 		pols:     cfg.Policies,
@@ -101,32 +95,24 @@ func New(cfg Config) (*Supervisor, error) {
 	return s, nil
 }
 
-// readBtime reads the host's boot time from /proc/stat.
-func readBtime(procRoot string) (time.Time, error) {
-	p := filepath.Join(procRoot, "stat")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read boot time: %w", err)
-	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte("btime ")); ok {
-			sec, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
-			if err != nil {
-				return time.Time{}, fmt.Errorf("%s: bad btime line %q", p, line)
-			}
-			return time.Unix(sec, 0), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%s: no btime line", p)
-}
-
 // userHZ is the unit of /proc/<pid>/stat start times (USER_HZ, 100 on every
 // Linux architecture: see man 5 proc, "starttime").
 const userHZ = 100
 
 // wallStart turns a start time in clock ticks since boot into wall time.
-func (s *Supervisor) wallStart(ticks uint64) time.Time {
-	return s.btime.Add(time.Duration(ticks) * time.Second / userHZ)
+// It measures back from CLOCK_BOOTTIME (what starttime counts in) rather
+// than adding to /proc/stat's btime, which is truncated to whole seconds
+// and would make uptime up to a second too long.
+func (s *Supervisor) wallStart(ticks uint64) time.Time { return wallStart(ticks) }
+
+func wallStart(ticks uint64) time.Time {
+	var ts unix.Timespec
+	now := time.Now()
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return time.Time{} // unknown: renderers then use the host's uptime
+	}
+	since := time.Duration(ts.Nano()) - time.Duration(ticks)*time.Second/userHZ
+	return now.Add(-since)
 }
 
 // Status returns the daemon's state.

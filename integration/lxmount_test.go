@@ -244,14 +244,22 @@ func (in *instance) waitContainers(n int, within time.Duration) supervisor.Statu
 	return st
 }
 
-// daemonMounts counts the lxmount FUSE mounts in the daemon's namespace.
+// daemonMounts counts the daemon's own FUSE mounts (under its state dir)
+// in its namespace. Other mounts it copied from the host when it made its
+// namespace (other tests' instances) are not its.
 func (in *instance) daemonMounts() int {
 	in.t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", in.daemonPID()))
 	if err != nil {
 		in.t.Fatalf("daemon mountinfo: %v", err)
 	}
-	return strings.Count(string(b), "fuse.lxmount")
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], in.stateDir+"/") {
+			n++
+		}
+	}
+	return n
 }
 
 // memTotalKB extracts MemTotal from meminfo text.

@@ -44,7 +44,15 @@ BUNDLE=$TMP/bundle
 ROOTFS=$BUNDLE/rootfs
 SOCK=$TMP/lxmount.sock
 STATE=$TMP/state
-LX=("$LXMOUNT" --socket "$SOCK" --state-dir "$STATE")
+CONFIG=$TMP/lxmount.toml
+LX=("$LXMOUNT" --socket "$SOCK" --state-dir "$STATE" --config "$CONFIG")
+
+# The demo's own config: its daemon attaches only on request (no reconcile
+# loop), and its one policy matches only the demo container's cgroup, so no
+# other container on this machine is touched.
+mkdir -p "$TMP/policy.d"
+printf 'reconcile_interval = "0s"\n' >"$CONFIG"
+printf '[[policy]]\nname = "demo"\n[policy.match]\ncgroup = ["%s"]\n' "$CGPATH" >"$TMP/policy.d/demo.toml"
 
 # mounts_under DIR: mount points in this (the host's) mount namespace under DIR,
 # deepest first. mountinfo field 5 is the mount point.
@@ -146,9 +154,11 @@ inside() {
 show_view() {
 	inside /usr/bin/free -m
 	inside head -3 /proc/meminfo
-	inside nproc
 	inside cat /sys/devices/system/cpu/online
 	inside grep -c ^processor /proc/cpuinfo
+	inside cat /proc/uptime
+	inside /usr/bin/uptime
+	inside nproc # sched_getaffinity(2): the cpuset, which no file view changes
 }
 
 heading "rootfs: busybox-static in $ROOTFS"

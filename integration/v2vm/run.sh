@@ -12,8 +12,9 @@
 #
 # Environment (all optional):
 #   GO               go command (default: go on PATH, else /usr/local/go/bin/go)
-#   V2VM_TIMEOUT     seconds the VM may run (default 360)
-#   V2VM_TEST_TIMEOUT  -test.timeout of each test binary (default 150s)
+#   V2VM_TIMEOUT     seconds the VM may run (default 420)
+#   V2VM_TEST_TIMEOUT  seconds: -test.timeout of each test binary (default 240);
+#                    the VM's init kills a binary that is still there 10 s later
 #   V2VM_TEST_ARGS   extra flags for every test binary, e.g. -test.run=TestMemory
 #   V2VM_ACCEL       qemu accelerator: tcg (default) or kvm; kvm is opt-in because
 #                    a nested-KVM guest hung at boot on the dev machine
@@ -28,29 +29,39 @@ repo=$(cd "$here/../.." && pwd)
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 out=$repo/build/v2vm
 cache=${V2VM_CACHE:-$repo/build/v2vm-cache}
-timeout=${V2VM_TIMEOUT:-360}
-test_timeout=${V2VM_TEST_TIMEOUT:-150s}
+timeout=${V2VM_TIMEOUT:-420}
+test_timeout=${V2VM_TEST_TIMEOUT:-240}
 accel=${V2VM_ACCEL:-tcg}
 list=${V2VM_LIST:-$here/tests.list}
 sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
 
 # Debian packages this script needs on the host: qemu, cpio to pack the
 # initramfs, and the packages whose binaries go into the VM.
-packages=(qemu-system-x86 cpio busybox-static fuse3 runc util-linux procps)
+packages=(qemu-system-x86 cpio busybox-static fuse3 runc util-linux procps
+	python3-psutil nodejs lxcfs)
 
-# Host programs copied into the VM at the same path, with the shared libraries
-# ldd lists for them. busybox provides everything else (sh, cat, sleep...);
-# these replace its applets where the tests need the real tool: fusermount3
-# (FUSE mounts), runc (startRunc), unshare --kill-child and nsenter (mountns
-# and integration helpers), util-linux mount (--make-rprivate), procps free,
-# top, uptime and ps (read /proc like a container's user would).
+# Host programs copied into the VM at the same path (a symlink as a symlink,
+# plus its target), with the shared libraries ldd lists for them. busybox
+# provides everything else (sh, cat, sleep...); these replace its applets where
+# the tests need the real tool: fusermount3 (FUSE mounts), runc (startRunc),
+# unshare --kill-child and nsenter (mountns and integration helpers), util-linux
+# mount (--make-rprivate); and the programs whose view of /proc the integration
+# tests check (procps, coreutils nproc, getconf, python3 with psutil, node) and
+# lxcfs, the reference they are compared with.
 host_tools=(/usr/bin/fusermount3 /usr/sbin/runc /usr/bin/unshare /usr/bin/nsenter
-	/usr/bin/mount /usr/bin/umount /usr/bin/free /usr/bin/top /usr/bin/uptime /usr/bin/ps)
+	/usr/bin/mount /usr/bin/umount
+	/usr/bin/free /usr/bin/top /usr/bin/uptime /usr/bin/ps /usr/bin/vmstat
+	/usr/bin/nproc /usr/bin/env /usr/bin/getconf
+	/usr/bin/python3 /usr/bin/node /usr/bin/lxcfs)
 
 # Whole host directories copied as they are, for programs that need more than
-# their libraries, e.g. /usr/lib/python3.11 next to /usr/bin/python3.11 in
-# host_tools (mind the VM's 1 GiB: its root is a tmpfs).
-host_trees=()
+# their libraries (the VM's root is a tmpfs in its RAM: mind the size), and
+# what to leave out of them.
+# /usr/lib/terminfo: top exits 1 without an entry for TERM (linux here).
+host_trees=(/usr/lib/python3.11 /usr/lib/python3/dist-packages/psutil
+	/usr/lib/x86_64-linux-gnu/lxcfs /usr/lib/terminfo)
+host_tree_excludes=('usr/lib/python3.11/config-3.11-*' usr/lib/python3.11/test
+	usr/lib/python3/dist-packages/psutil/tests)
 
 # Commands built with `go build` into /src/bin/<name> in the VM (the
 # repository's bin/ layout) and linked from /usr/local/bin; the VM's init sets
@@ -178,6 +189,11 @@ done
 copy_with_libs() {
 	local f=$1
 	mkdir -p "$(dirname "$r$f")" && rm -f "$r$f"
+	if [ -L "$f" ]; then
+		ln -s "$(readlink "$f")" "$r$f"
+		copy_with_libs "$(readlink -f "$f")"
+		return
+	fi
 	cp -p "$f" "$r$f"
 	ldd "$f" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }' | while read -r lib; do
 		[ -e "$r$lib" ] || { mkdir -p "$(dirname "$r$lib")" && cp -L "$lib" "$r$lib"; }
@@ -185,7 +201,7 @@ copy_with_libs() {
 }
 for f in "${host_tools[@]}"; do copy_with_libs "$f"; done
 for d in ${host_trees[@]+"${host_trees[@]}"}; do
-	mkdir -p "$(dirname "$r$d")" && cp -a "$d" "$r$d"
+	tar -C / ${host_tree_excludes[@]+"${host_tree_excludes[@]/#/--exclude=}"} -cf - "${d#/}" | tar -C "$r" -xf -
 done
 ln -sf /proc/self/mounts "$r/etc/mtab"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"

@@ -26,8 +26,8 @@ type attachCase struct {
 
 func namespacedCase(t *testing.T) attachCase {
 	requireRoot(t)
-	requireCgroupV1(t)
-	cg := newCgroupV1(t, "attach", limit256MiB, 150000, 100000)
+	requireCgroup(t)
+	cg := newCgroup(t, "attach", limit256MiB, 150000, 100000)
 	p := startNamespaced(t, cg)
 	return attachCase{
 		pid:    p.PID,
@@ -39,7 +39,7 @@ func namespacedCase(t *testing.T) attachCase {
 
 func runcCase(t *testing.T) attachCase {
 	requireRoot(t)
-	requireCgroupV1(t)
+	requireCgroup(t)
 	requireCommands(t, "runc")
 	rootfs := buildBusyboxRootfs(t)
 	c := startRunc(t, rootfs, "attach", limit256MiB, 150000, 100000, true)

@@ -55,13 +55,13 @@ cgroup = [%q]
 // view in place; a bad reload keeps the last good policies.
 func TestPoliciesChooseFiles(t *testing.T) {
 	requireRoot(t)
-	requireCgroupV1(t)
+	requireCgroup(t)
 	if hostCPUs(t) < 2 {
 		skipOrFail(t, "needs 2 CPUs to tell a 0.5 CPU view from the host's")
 	}
 	var cs []attachCase
 	for _, name := range []string{"pola", "polb"} {
-		cg := newCgroupV1(t, name, limit256MiB, 50000, 100000) // 0.5 CPU -> 1 visible CPU
+		cg := newCgroup(t, name, limit256MiB, 50000, 100000) // 0.5 CPU -> 1 visible CPU
 		p := startNamespaced(t, cg)
 		cs = append(cs, attachCase{pid: p.PID, cgroup: cg.Path,
 			exec: func(args ...string) (string, error) { return p.Exec(t, args...) },

@@ -25,10 +25,10 @@ type fleet struct {
 // its own cgroup limited to 256 MiB, all named lxmount-test-<tag>-...
 func newFleet(t *testing.T, tag string, n, r int) *fleet {
 	requireRoot(t)
-	requireCgroupV1(t)
+	requireCgroup(t)
 	f := &fleet{prefix: "/lxmount-test*-" + tag + "*"}
 	for i := 0; i < n; i++ {
-		cg := newCgroupV1(t, tag, limit256MiB, 0, 0)
+		cg := newCgroup(t, tag, limit256MiB, 0, 0)
 		p := startNamespaced(t, cg)
 		f.containers = append(f.containers, attachCase{
 			pid: p.PID, cgroup: cg.Path,

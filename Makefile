@@ -8,7 +8,10 @@
 #                   then test-v2
 #   make test-v2    the tests of integration/v2vm/tests.list inside a qemu VM on a pure
 #                   cgroup v2 kernel (integration/v2vm/README.md); sudo only for apt-get
-#   make bench      benchmarks of the renderers in sources/
+#   make bench      benchmarks: the renderers in sources/ (go test -bench), then
+#                   bin/lxmount-bench (root): lxmount against procfs, LXCFS and a
+#                   trivial FUSE file, 100/500 containers, a noisy neighbour; installs
+#                   lxcfs if missing; report in build/bench-results.md (docs/benchmarks.md)
 #   make demo       deps build, then scripts/demo.sh (root)
 #   make clean      remove build output
 
@@ -71,8 +74,18 @@ test: deps build vet
 test-v2:
 	GO="$(GO)" bash integration/v2vm/run.sh
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./sources/...
+# The Go benchmarks run briefly (-benchtime) to keep the whole target at a
+# few minutes; lxmount-bench needs root and LXCFS (installed only when
+# `dpkg -s` says it is missing, like deps). It runs in a private mount
+# namespace and removes everything it made, also on Ctrl-C.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200ms ./sources/...
+	@dpkg -s lxcfs >/dev/null 2>&1 || { \
+		echo "installing: lxcfs"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lxcfs; }
+	$(GO) build -trimpath -o bin/lxmount-bench ./bench
+	$(SUDO) bin/lxmount-bench run -lxmount bin/lxmount -o build/bench-results.md
 
 demo: deps build
 	$(SUDO) bash scripts/demo.sh

@@ -3,7 +3,6 @@ package sources
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 )
@@ -32,8 +31,13 @@ type DeviceIO struct {
 // cgroup has no I/O accounting at all: no blkio controller and no io.stat
 // (controller not enabled, or the cgroup was removed).
 func readCgroupIO(cg Cgroup) (devs []DeviceIO, ok bool, err error) {
+	return pathReader().cgroupIO(cg)
+}
+
+// cgroupIO is readCgroupIO reading through r.
+func (r *fileReader) cgroupIO(cg Cgroup) (devs []DeviceIO, ok bool, err error) {
 	if dir := cg.Controller("blkio"); dir != "" {
-		devs, ok, err = readBlkioV1(dir)
+		devs, ok, err = r.blkioV1(dir)
 		if ok || err != nil {
 			return devs, ok, err
 		}
@@ -42,7 +46,7 @@ func readCgroupIO(cg Cgroup) (devs []DeviceIO, ok bool, err error) {
 		return nil, false, nil
 	}
 	path := filepath.Join(cg.V2, "io.stat")
-	data, err := os.ReadFile(path)
+	data, err := r.file(cg.V2, "io.stat")
 	if err != nil {
 		if isVanished(err) {
 			return nil, false, nil
@@ -56,7 +60,7 @@ func readCgroupIO(cg Cgroup) (devs []DeviceIO, ok bool, err error) {
 	return devs, true, nil
 }
 
-// readBlkioV1 reads a v1 blkio cgroup directory. Counts and bytes come from
+// blkioV1 reads a v1 blkio cgroup directory. Counts and bytes come from
 // blk-throttle's files, which exist with any I/O scheduler: the
 // _recursive ones (the cgroup and its children) when the kernel has them,
 // else the cgroup's own (older kernels have only those). Merges and times exist only as CFQ's
@@ -65,24 +69,24 @@ func readCgroupIO(cg Cgroup) (devs []DeviceIO, ok bool, err error) {
 //
 // Since Linux 6.10 or so blk-throttle counts I/O only on devices that have
 // a throttle rule; devices without one are then simply absent here.
-func readBlkioV1(dir string) (devs []DeviceIO, ok bool, err error) {
-	serviced, ok, err := readBlkioFirst(dir, "blkio.throttle.io_serviced_recursive", "blkio.throttle.io_serviced")
+func (r *fileReader) blkioV1(dir string) (devs []DeviceIO, ok bool, err error) {
+	serviced, ok, err := r.blkioFirst(dir, "blkio.throttle.io_serviced_recursive", "blkio.throttle.io_serviced")
 	if !ok || err != nil {
 		return nil, false, err
 	}
-	bytesDone, ok, err := readBlkioFirst(dir, "blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_service_bytes")
+	bytesDone, ok, err := r.blkioFirst(dir, "blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_service_bytes")
 	if !ok || err != nil {
 		return nil, false, err
 	}
-	merged, _, err := readBlkioFirst(dir, "blkio.io_merged_recursive", "blkio.bfq.io_merged_recursive")
+	merged, _, err := r.blkioFirst(dir, "blkio.io_merged_recursive", "blkio.bfq.io_merged_recursive")
 	if err != nil {
 		return nil, false, err
 	}
-	serviceTime, _, err := readBlkioFirst(dir, "blkio.io_service_time_recursive", "blkio.bfq.io_service_time_recursive")
+	serviceTime, _, err := r.blkioFirst(dir, "blkio.io_service_time_recursive", "blkio.bfq.io_service_time_recursive")
 	if err != nil {
 		return nil, false, err
 	}
-	waitTime, _, err := readBlkioFirst(dir, "blkio.io_wait_time_recursive", "blkio.bfq.io_wait_time_recursive")
+	waitTime, _, err := r.blkioFirst(dir, "blkio.io_wait_time_recursive", "blkio.bfq.io_wait_time_recursive")
 	if err != nil {
 		return nil, false, err
 	}
@@ -141,21 +145,20 @@ type blkioStat struct {
 	Read, Write, Discard, Total uint64
 }
 
-// readBlkioFirst reads and parses the first of names in dir that exists.
+// blkioFirst reads and parses the first of names in dir that exists.
 // ok is false when none does.
-func readBlkioFirst(dir string, names ...string) (stats []blkioStat, ok bool, err error) {
+func (r *fileReader) blkioFirst(dir string, names ...string) (stats []blkioStat, ok bool, err error) {
 	for _, name := range names {
-		path := filepath.Join(dir, name)
-		data, err := os.ReadFile(path)
+		data, err := r.file(dir, name)
 		if err != nil {
 			if isVanished(err) {
 				continue
 			}
-			return nil, false, fmt.Errorf("read %s: %w", path, err)
+			return nil, false, fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
 		}
 		stats, err := parseBlkioRWStat(data)
 		if err != nil {
-			return nil, false, fmt.Errorf("parse %s: %w", path, err)
+			return nil, false, fmt.Errorf("parse %s: %w", filepath.Join(dir, name), err)
 		}
 		return stats, true, nil
 	}

@@ -96,11 +96,57 @@ type Container struct {
 
 	mu    sync.Mutex
 	state renderState
+
+	// files keeps the kernel files the readers use open (see fileCache).
+	files fileCache
+	// bufs holds *[]byte scratch buffers for the files' content.
+	bufs sync.Pool
 }
 
 // NewContainer binds renderers to one container.
 func NewContainer(host Host, cg Cgroup, initStart time.Time, opts Options) *Container {
 	return &Container{Host: host, Cgroup: cg, InitStart: initStart, Options: opts}
+}
+
+// Close closes the kernel files the container keeps open. It is safe to
+// render again afterwards (files are opened again). An unused container
+// closes them by itself after a minute.
+func (c *Container) Close() { c.files.close() }
+
+// read reads the whole kernel file dir/name through the container's
+// file cache into dst's storage; see fileCache.
+func (c *Container) read(dir, name string, dst []byte) ([]byte, error) {
+	return c.files.read(dir, name, dst)
+}
+
+// getBuf returns a scratch buffer, empty, for a file's content. The
+// caller stores the slice it read into it and hands it back to putBuf,
+// so that a buffer grown once stays grown.
+func (c *Container) getBuf() *[]byte {
+	if p, ok := c.bufs.Get().(*[]byte); ok {
+		return p
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
+// putBuf returns a buffer of getBuf.
+func (c *Container) putBuf(p *[]byte) {
+	*p = (*p)[:0]
+	c.bufs.Put(p)
+}
+
+// fileReader returns a reader through the container's file cache with a
+// scratch buffer; release it with putReader.
+func (c *Container) fileReader() *fileReader {
+	p := c.getBuf()
+	return &fileReader{read: c.read, dirs: c.files.readDir, tasks: &c.files.tasks, buf: *p}
+}
+
+// putReader keeps r's buffer for the next fileReader.
+func (c *Container) putReader(r *fileReader) {
+	b := r.buf[:0]
+	c.putBuf(&b)
 }
 
 // Render writes the current content of f for this container into buf.

@@ -33,28 +33,33 @@ var errNoCPUCgroup = errors.New("no cgroup directory for the controller")
 
 // ReadCPUList reads a kernel CPU list file; see ParseCPUList.
 func ReadCPUList(path string) ([]int, error) {
-	b, err := os.ReadFile(path)
+	return pathReader().cpuList(filepath.Dir(path), filepath.Base(path))
+}
+
+// cpuList reads the CPU list file dir/name.
+func (r *fileReader) cpuList(dir, name string) ([]int, error) {
+	b, err := r.file(dir, name)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
 	}
 	cpus, err := ParseCPUList(b)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+		return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, name), err)
 	}
 	return cpus, nil
 }
 
-// readCgroupCpuset returns the cgroup's effective cpuset: v1
+// cgroupCpuset returns the cgroup's effective cpuset: v1
 // cpuset.effective_cpus, or cpuset.cpus on kernels older than 3.14 (the
 // legacy hierarchy then removes unplugged CPUs from cpuset.cpus itself, so
 // it is the effective mask), else v2 cpuset.cpus.effective. An error means
 // unknown.
-func readCgroupCpuset(cg Cgroup) ([]int, error) {
+func (r *fileReader) cgroupCpuset(cg Cgroup) ([]int, error) {
 	var errs []error
 	if dir := cg.Controller("cpuset"); dir != "" {
-		cpus, err := ReadCPUList(filepath.Join(dir, v1CpusetEffective))
+		cpus, err := r.cpuList(dir, v1CpusetEffective)
 		if errors.Is(err, os.ErrNotExist) {
-			cpus, err = ReadCPUList(filepath.Join(dir, v1CpusetCpus))
+			cpus, err = r.cpuList(dir, v1CpusetCpus)
 		}
 		if err == nil {
 			return cpus, nil
@@ -62,7 +67,7 @@ func readCgroupCpuset(cg Cgroup) ([]int, error) {
 		errs = append(errs, err)
 	}
 	if cg.V2 != "" {
-		cpus, err := ReadCPUList(filepath.Join(cg.V2, v2CpusetEffective))
+		cpus, err := r.cpuList(cg.V2, v2CpusetEffective)
 		if err == nil {
 			return cpus, nil
 		}
@@ -117,15 +122,19 @@ func ParseCFSQuotaV1(quota, period []byte) (CFSQuota, error) {
 
 // ReadCFSQuotaV1 reads cpu.cfs_quota_us and cpu.cfs_period_us from a v1
 // cpu controller directory.
-func ReadCFSQuotaV1(dir string) (CFSQuota, error) {
-	qp, pp := filepath.Join(dir, v1CFSQuota), filepath.Join(dir, v1CFSPeriod)
-	quota, err := os.ReadFile(qp)
+func ReadCFSQuotaV1(dir string) (CFSQuota, error) { return pathReader().cfsQuotaV1(dir) }
+
+func (r *fileReader) cfsQuotaV1(dir string) (CFSQuota, error) {
+	b, err := r.file(dir, v1CFSQuota)
 	if err != nil {
-		return CFSQuota{}, fmt.Errorf("read %s: %w", qp, err)
+		return CFSQuota{}, fmt.Errorf("read %s: %w", filepath.Join(dir, v1CFSQuota), err)
 	}
-	period, err := os.ReadFile(pp)
+	// The second read reuses the buffer: keep the quota's digits.
+	var qbuf [24]byte
+	quota := qbuf[:copy(qbuf[:], b)]
+	period, err := r.file(dir, v1CFSPeriod)
 	if err != nil {
-		return CFSQuota{}, fmt.Errorf("read %s: %w", pp, err)
+		return CFSQuota{}, fmt.Errorf("read %s: %w", filepath.Join(dir, v1CFSPeriod), err)
 	}
 	q, err := ParseCFSQuotaV1(quota, period)
 	if err != nil {
@@ -161,29 +170,33 @@ func ParseCPUMax(b []byte) (CFSQuota, error) {
 
 // ReadCPUMax reads a v2 cpu.max file.
 func ReadCPUMax(path string) (CFSQuota, error) {
-	b, err := os.ReadFile(path)
+	return pathReader().cpuMax(filepath.Dir(path), filepath.Base(path))
+}
+
+func (r *fileReader) cpuMax(dir, name string) (CFSQuota, error) {
+	b, err := r.file(dir, name)
 	if err != nil {
-		return CFSQuota{}, fmt.Errorf("read %s: %w", path, err)
+		return CFSQuota{}, fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
 	}
 	q, err := ParseCPUMax(b)
 	if err != nil {
-		return CFSQuota{}, fmt.Errorf("parse %s: %w", path, err)
+		return CFSQuota{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, name), err)
 	}
 	return q, nil
 }
 
-// readCFSQuota reads the container's CFS quota from the v1 cpu controller,
+// cfsQuota reads the container's CFS quota from the v1 cpu controller,
 // else from v2 cpu.max. An error means unknown, which callers treat as no
 // limit.
-func readCFSQuota(cg Cgroup) (CFSQuota, error) {
+func (r *fileReader) cfsQuota(cg Cgroup) (CFSQuota, error) {
 	if dir := cg.Controller("cpu"); dir != "" {
-		q, err := ReadCFSQuotaV1(dir)
+		q, err := r.cfsQuotaV1(dir)
 		if err == nil || cg.V2 == "" {
 			return q, err
 		}
 	}
 	if cg.V2 != "" {
-		return ReadCPUMax(filepath.Join(cg.V2, v2CPUMax))
+		return r.cpuMax(cg.V2, v2CPUMax)
 	}
 	return CFSQuota{}, fmt.Errorf("cfs quota: %w", errNoCPUCgroup)
 }
@@ -309,35 +322,35 @@ func SplitPercpu(percpu []uint64, statUser, statSystem uint64) []CPUTime {
 // ReadCPUUsageV1 reads a v1 cpuacct directory: cpuacct.usage_all, or,
 // where that file is missing (before Linux 4.7), cpuacct.usage_percpu split
 // by the cpuacct.stat ratio (see SplitPercpu).
-func ReadCPUUsageV1(dir string) (CPUUsage, error) {
-	path := filepath.Join(dir, v1UsageAll)
-	b, err := os.ReadFile(path)
+func ReadCPUUsageV1(dir string) (CPUUsage, error) { return pathReader().cpuUsageV1(dir) }
+
+func (r *fileReader) cpuUsageV1(dir string) (CPUUsage, error) {
+	path := func(name string) string { return filepath.Join(dir, name) }
+	b, err := r.file(dir, v1UsageAll)
 	if err == nil {
 		per, err := ParseCpuacctUsageAll(b)
 		if err != nil {
-			return CPUUsage{}, fmt.Errorf("parse %s: %w", path, err)
+			return CPUUsage{}, fmt.Errorf("parse %s: %w", path(v1UsageAll), err)
 		}
 		return newCPUUsage(per), nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return CPUUsage{}, fmt.Errorf("read %s: %w", path, err)
+		return CPUUsage{}, fmt.Errorf("read %s: %w", path(v1UsageAll), err)
 	}
-	path = filepath.Join(dir, v1UsagePercpu)
-	b, err = os.ReadFile(path)
+	b, err = r.file(dir, v1UsagePercpu)
 	if err != nil {
-		return CPUUsage{}, fmt.Errorf("read %s: %w", path, err)
+		return CPUUsage{}, fmt.Errorf("read %s: %w", path(v1UsagePercpu), err)
 	}
 	percpu, err := ParseCpuacctUsagePercpu(b)
 	if err != nil {
-		return CPUUsage{}, fmt.Errorf("parse %s: %w", path, err)
+		return CPUUsage{}, fmt.Errorf("parse %s: %w", path(v1UsagePercpu), err)
 	}
-	path = filepath.Join(dir, v1CpuacctStat)
-	if b, err = os.ReadFile(path); err != nil {
-		return CPUUsage{}, fmt.Errorf("read %s: %w", path, err)
+	if b, err = r.file(dir, v1CpuacctStat); err != nil {
+		return CPUUsage{}, fmt.Errorf("read %s: %w", path(v1CpuacctStat), err)
 	}
 	user, sys, err := ParseCpuacctStat(b)
 	if err != nil {
-		return CPUUsage{}, fmt.Errorf("parse %s: %w", path, err)
+		return CPUUsage{}, fmt.Errorf("parse %s: %w", path(v1CpuacctStat), err)
 	}
 	return newCPUUsage(SplitPercpu(percpu, user, sys)), nil
 }
@@ -391,30 +404,34 @@ func ParseCPUStatV2(b []byte) (CPUUsage, error) {
 }
 
 // ReadCPUUsageV2 reads cpu.stat from a v2 cgroup directory.
-func ReadCPUUsageV2(dir string) (CPUUsage, error) {
-	path := filepath.Join(dir, v2CPUStat)
-	b, err := os.ReadFile(path)
+func ReadCPUUsageV2(dir string) (CPUUsage, error) { return pathReader().cpuUsageV2(dir) }
+
+func (r *fileReader) cpuUsageV2(dir string) (CPUUsage, error) {
+	b, err := r.file(dir, v2CPUStat)
 	if err != nil {
-		return CPUUsage{}, fmt.Errorf("read %s: %w", path, err)
+		return CPUUsage{}, fmt.Errorf("read %s: %w", filepath.Join(dir, v2CPUStat), err)
 	}
 	u, err := ParseCPUStatV2(b)
 	if err != nil {
-		return CPUUsage{}, fmt.Errorf("parse %s: %w", path, err)
+		return CPUUsage{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, v2CPUStat), err)
 	}
 	return u, nil
 }
 
-// readCPUUsage reads the container's CPU usage from the v1 cpuacct
+// readCPUUsage reads the container's CPU usage; see fileReader.cpuUsage.
+func readCPUUsage(cg Cgroup) (CPUUsage, error) { return pathReader().cpuUsage(cg) }
+
+// cpuUsage reads the container's CPU usage from the v1 cpuacct
 // controller, else from v2 cpu.stat. An error means unknown.
-func readCPUUsage(cg Cgroup) (CPUUsage, error) {
+func (r *fileReader) cpuUsage(cg Cgroup) (CPUUsage, error) {
 	if dir := cg.Controller("cpuacct"); dir != "" {
-		u, err := ReadCPUUsageV1(dir)
+		u, err := r.cpuUsageV1(dir)
 		if err == nil || cg.V2 == "" {
 			return u, err
 		}
 	}
 	if cg.V2 != "" {
-		return ReadCPUUsageV2(cg.V2)
+		return r.cpuUsageV2(cg.V2)
 	}
 	return CPUUsage{}, fmt.Errorf("cpu usage: %w", errNoCPUCgroup)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/bits"
-	"os"
 	"strconv"
 	"time"
 )
@@ -245,14 +244,15 @@ func bitsFor(n int) int {
 
 // renderCpuinfo renders /proc/cpuinfo for c's CPU view; see Cpuinfo.
 func renderCpuinfo(c *Container, now time.Time, buf *bytes.Buffer) error {
-	visible, err := c.visibleCPUs()
+	r := c.fileReader()
+	defer c.putReader(r)
+	visible, err := c.cpuView(r)
 	if err != nil {
 		return err
 	}
-	path := c.Host.proc("cpuinfo")
-	host, err := os.ReadFile(path)
+	host, err := r.file(c.Host.ProcRoot, "cpuinfo")
 	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", c.Host.proc("cpuinfo"), err)
 	}
 	writeCpuinfo(buf, host, visible)
 	return nil

@@ -29,7 +29,9 @@ func writeCPUOnline(buf *bytes.Buffer, n int) {
 // renderCPUOnline renders the online CPU list of c's view (see
 // Container.visibleCPUs).
 func renderCPUOnline(c *Container, now time.Time, buf *bytes.Buffer) error {
-	visible, err := c.visibleCPUs()
+	r := c.fileReader()
+	defer c.putReader(r)
+	visible, err := c.cpuView(r)
 	if err != nil {
 		return err
 	}

@@ -124,14 +124,21 @@ func VisibleCPUs(cpuset []int, quota CFSQuota, view CPUView) []int {
 // cgroup removed under us, means "unknown", not "no CPUs"). A missing quota
 // means no cut. It fails only when the host's online list is unreadable too.
 func (c *Container) visibleCPUs() ([]int, error) {
-	cpuset, err := readCgroupCpuset(c.Cgroup)
+	r := c.fileReader()
+	defer c.putReader(r)
+	return c.cpuView(r)
+}
+
+// cpuView is visibleCPUs reading through r.
+func (c *Container) cpuView(r *fileReader) ([]int, error) {
+	cpuset, err := r.cgroupCpuset(c.Cgroup)
 	if err != nil || len(cpuset) == 0 {
-		cpuset, err = ReadCPUList(c.Host.sys(hostCPUOnline))
+		cpuset, err = r.cpuList(c.Host.SysRoot, hostCPUOnline)
 		if err != nil {
 			return nil, fmt.Errorf("cpu view: %w", err)
 		}
 	}
-	quota, err := readCFSQuota(c.Cgroup)
+	quota, err := r.cfsQuota(c.Cgroup)
 	if err != nil {
 		quota = CFSQuota{Quota: -1}
 	}

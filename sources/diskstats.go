@@ -3,7 +3,6 @@ package sources
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 )
@@ -145,11 +144,16 @@ func appendPadded(dst []byte, v uint64, width int) []byte {
 // would claim that no disk exists.
 func renderDiskstats(c *Container, now time.Time, buf *bytes.Buffer) error {
 	path := c.Host.proc("diskstats")
-	host, err := os.ReadFile(path)
+	hb := c.getBuf()
+	defer c.putBuf(hb)
+	host, err := c.read(c.Host.ProcRoot, "diskstats", *hb)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	devs, ok, err := readCgroupIO(c.Cgroup)
+	*hb = host
+	r := c.fileReader()
+	defer c.putReader(r)
+	devs, ok, err := r.cgroupIO(c.Cgroup)
 	if err != nil {
 		return err
 	}

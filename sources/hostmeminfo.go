@@ -6,11 +6,10 @@ import (
 	"strconv"
 )
 
-// readHostMeminfo reads the host's /proc/meminfo.
-func readHostMeminfo(h Host) ([]byte, error) {
-	path := h.proc("meminfo")
-	// A meminfo is about 1.5 KiB; memReadFile grows the buffer if needed.
-	b, err := memReadFile(path, make([]byte, 0, 4096))
+// readHostMeminfo reads the host's /proc/meminfo through read into buf's
+// storage.
+func readHostMeminfo(read readFunc, h Host, buf []byte) ([]byte, error) {
+	b, err := read(h.ProcRoot, "meminfo", buf)
 	if err != nil {
 		return nil, fmt.Errorf("read host meminfo: %w", err)
 	}

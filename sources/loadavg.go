@@ -3,7 +3,6 @@ package sources
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 )
@@ -184,12 +183,17 @@ func (c *Container) SampleLoad(now time.Time) error {
 // kernel's own file the reading task does not count as running.
 func renderLoadavg(c *Container, now time.Time, buf *bytes.Buffer) error {
 	path := c.Host.proc("loadavg")
-	host, err := os.ReadFile(path)
+	hb := c.getBuf()
+	defer c.putBuf(hb)
+	host, err := c.read(c.Host.ProcRoot, "loadavg", *hb)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
+	*hb = host
+	r := c.fileReader()
+	defer c.putReader(r)
 	var tasks *TaskStates
-	ts, err := readTaskStates(c.Host, c.Cgroup)
+	ts, err := r.taskStates(c.Host, c.Cgroup)
 	switch {
 	case err == nil:
 		tasks = &ts

@@ -244,13 +244,17 @@ func memSwapView(h meminfoValues, m Memory, mode SwapMode) (memSwap, bool) {
 // /proc/meminfo is an error: cgroup values that cannot be read fall back
 // to the host's, line by line.
 func renderMeminfo(c *Container, now time.Time, buf *bytes.Buffer) error {
-	host, err := readHostMeminfo(c.Host)
+	hb, sb := c.getBuf(), c.getBuf()
+	defer c.putBuf(hb)
+	defer c.putBuf(sb)
+	host, err := readHostMeminfo(c.read, c.Host, *hb)
 	if err != nil {
 		return err
 	}
-	// ReadMemory's error only reports values left unknown, which Meminfo
+	*hb = host
+	// readMemory's error only reports values left unknown, which Meminfo
 	// takes from the host: not a reason to fail the read.
-	m, _ := ReadMemory(c.Cgroup)
+	m, _ := readMemory(c.read, *sb, c.Cgroup)
 	buf.Write(Meminfo(buf.AvailableBuffer(), host, m, c.Options.Swap))
 	return nil
 }

@@ -102,7 +102,12 @@ type Memory struct {
 // Other failures (a file that cannot be parsed, EACCES, ...) also leave
 // their values unknown and are returned, joined, for the caller to log.
 func ReadMemory(cg Cgroup) (Memory, error) {
-	r := memReader{buf: make([]byte, 0, 4096)}
+	return readMemory(readPath, make([]byte, 0, 4096), cg)
+}
+
+// readMemory is ReadMemory reading through read, with buf as scratch.
+func readMemory(read readFunc, buf []byte, cg Cgroup) (Memory, error) {
+	r := memReader{read: read, buf: buf}
 	var m Memory
 	switch {
 	case cg.Controller("memory") != "":
@@ -116,6 +121,7 @@ func ReadMemory(cg Cgroup) (Memory, error) {
 // memReader reads the small files of one memory cgroup into a shared
 // buffer and collects the unexpected errors.
 type memReader struct {
+	read readFunc
 	buf  []byte
 	errs []error
 }
@@ -126,11 +132,11 @@ func (r *memReader) readV1(dir string) Memory {
 	// The swap files come first: when they are missing but the files read
 	// after them are there, the cgroup exists and swap is not accounted,
 	// rather than the cgroup having been removed meanwhile.
-	memswLimit, swapMissing := r.value(filepath.Join(dir, v1MemswLimit), true)
-	memswUsage, _ := r.value(filepath.Join(dir, v1MemswUsage), false)
-	limit, _ := r.value(filepath.Join(dir, v1MemLimit), true)
-	m.Usage, _ = r.value(filepath.Join(dir, v1MemUsage), false)
-	m.Stat = r.stat(filepath.Join(dir, memStatFile), ParseMemoryStatV1)
+	memswLimit, swapMissing := r.value(dir, v1MemswLimit, true)
+	memswUsage, _ := r.value(dir, v1MemswUsage, false)
+	limit, _ := r.value(dir, v1MemLimit, true)
+	m.Usage, _ = r.value(dir, v1MemUsage, false)
+	m.Stat = r.stat(dir, memStatFile, ParseMemoryStatV1)
 
 	m.Limit = memMin(limit, m.Stat.HierarchicalLimit)
 	memsw := memMin(memswLimit, m.Stat.HierarchicalMemswLimit)
@@ -158,10 +164,10 @@ func (r *memReader) readV2(dir string) Memory {
 	// Swap first, as in readV1.
 	var swapMissing bool
 	m.SwapLimit, swapMissing = r.limitV2(dir, v2MemSwapMax)
-	m.SwapUsage, _ = r.value(filepath.Join(dir, v2MemSwapCurrent), false)
+	m.SwapUsage, _ = r.value(dir, v2MemSwapCurrent, false)
 	m.Limit, _ = r.limitV2(dir, v2MemMax)
-	m.Usage, _ = r.value(filepath.Join(dir, v2MemCurrent), false)
-	m.Stat = r.stat(filepath.Join(dir, memStatFile), ParseMemoryStatV2)
+	m.Usage, _ = r.value(dir, v2MemCurrent, false)
+	m.Stat = r.stat(dir, memStatFile, ParseMemoryStatV2)
 	m.NoSwapAccounting = swapMissing && m.Usage.Known
 	return m
 }
@@ -172,7 +178,7 @@ func (r *memReader) readV2(dir string) Memory {
 // cgroup has no memory.max, and neither has anything outside cgroupfs.
 // missing reports that dir itself has no such file.
 func (r *memReader) limitV2(dir, name string) (v MemBytes, missing bool) {
-	v, missing = r.value(filepath.Join(dir, name), true)
+	v, missing = r.value(dir, name, true)
 	if !v.Known {
 		return v, missing
 	}
@@ -182,7 +188,7 @@ func (r *memReader) limitV2(dir, name string) (v MemBytes, missing bool) {
 			break
 		}
 		dir = parent
-		b, err := memReadFile(filepath.Join(dir, name), r.buf)
+		b, err := r.read(dir, name, r.buf)
 		if err != nil {
 			// An ancestor we cannot read does not make the container's
 			// own limit unknown.
@@ -200,8 +206,8 @@ func (r *memReader) limitV2(dir, name string) (v MemBytes, missing bool) {
 
 // value reads a file holding one number; limit says it is a limit ("max"
 // or the v1 unset value mean MemUnlimited). missing reports ENOENT.
-func (r *memReader) value(path string, limit bool) (v MemBytes, missing bool) {
-	b, err := memReadFile(path, r.buf)
+func (r *memReader) value(dir, name string, limit bool) (v MemBytes, missing bool) {
+	b, err := r.read(dir, name, r.buf)
 	if err != nil {
 		return MemBytes{}, r.fail(err)
 	}
@@ -213,15 +219,15 @@ func (r *memReader) value(path string, limit bool) (v MemBytes, missing bool) {
 		n, err = parseMemUint(memTrimSpace(b))
 	}
 	if err != nil {
-		r.errs = append(r.errs, fmt.Errorf("parse %s: %w", path, err))
+		r.errs = append(r.errs, fmt.Errorf("parse %s: %w", filepath.Join(dir, name), err))
 		return MemBytes{}, false
 	}
 	return memKnown(n), false
 }
 
 // stat reads memory.stat with the parser of its hierarchy.
-func (r *memReader) stat(path string, parse func([]byte) (MemoryStat, error)) MemoryStat {
-	b, err := memReadFile(path, r.buf)
+func (r *memReader) stat(dir, name string, parse func([]byte) (MemoryStat, error)) MemoryStat {
+	b, err := r.read(dir, name, r.buf)
 	if err != nil {
 		r.fail(err)
 		return MemoryStat{}
@@ -229,7 +235,7 @@ func (r *memReader) stat(path string, parse func([]byte) (MemoryStat, error)) Me
 	r.buf = b[:0]
 	s, err := parse(b)
 	if err != nil {
-		r.errs = append(r.errs, fmt.Errorf("parse %s: %w", path, err))
+		r.errs = append(r.errs, fmt.Errorf("parse %s: %w", filepath.Join(dir, name), err))
 	}
 	return s
 }

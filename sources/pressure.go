@@ -3,7 +3,6 @@ package sources
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -38,18 +37,24 @@ func renderPressureIO(c *Container, now time.Time, buf *bytes.Buffer) error {
 // is gone (cgroup removed, or PSI switched off for it through
 // cgroup.pressure) the host's /proc/pressure/<resource> is served instead.
 func renderPressure(c *Container, resource string, buf *bytes.Buffer) error {
+	r := c.fileReader()
+	defer c.putReader(r)
 	if c.Cgroup.V2 != "" {
-		start := buf.Len()
-		err := copyKernelFile(buf, filepath.Join(c.Cgroup.V2, resource+".pressure"))
+		b, err := r.file(c.Cgroup.V2, resource+".pressure")
 		if err == nil {
+			buf.Write(b)
 			return nil
 		}
-		buf.Truncate(start)
 		if !isVanished(err) && !errors.Is(err, syscall.EOPNOTSUPP) {
 			return err
 		}
 	}
-	return copyKernelFile(buf, c.Host.proc("pressure/"+resource))
+	b, err := r.file(c.Host.ProcRoot, "pressure/"+resource)
+	if err != nil {
+		return err
+	}
+	buf.Write(b)
+	return nil
 }
 
 // pressureAvailable returns File.available for /proc/pressure/<resource>:
@@ -68,18 +73,4 @@ func pressureAvailable(resource string) func(c *Container) bool {
 		_, err := os.Stat(c.Host.proc("pressure/" + resource))
 		return err == nil
 	}
-}
-
-// copyKernelFile appends the content of the kernel file at path to buf.
-// On error buf may hold part of it.
-func copyKernelFile(buf *bytes.Buffer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err // *fs.PathError names the path
-	}
-	defer f.Close()
-	if _, err := buf.ReadFrom(f); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package sources
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 )
@@ -280,9 +279,9 @@ type statState struct {
 // host's are the true values for those CPUs. hostStat is called only then.
 // Host lines do not update the idle floor: a transient failure would else
 // pin idle at the host's much larger values.
-func (c *Container) cpuTicks(now time.Time, visible []int, hostStat func() ([]byte, error)) ([]CPUTicks, error) {
+func (c *Container) cpuTicks(r *fileReader, now time.Time, visible []int, hostStat func() ([]byte, error)) ([]CPUTicks, error) {
 	if !c.InitStart.IsZero() {
-		if usage, err := readCPUUsage(c.Cgroup); err == nil {
+		if usage, err := r.cpuUsage(c.Cgroup); err == nil {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			ticks := ViewTicks(CPUViewInput{
@@ -315,21 +314,25 @@ func (c *Container) cpuTicks(now time.Time, visible []int, hostStat func() ([]by
 // renderStat renders /proc/stat for c: see Stat and cpuTicks. A failed
 // task count keeps the host's procs_running/procs_blocked.
 func renderStat(c *Container, now time.Time, buf *bytes.Buffer) error {
-	visible, err := c.visibleCPUs()
+	r := c.fileReader()
+	defer c.putReader(r)
+	visible, err := c.cpuView(r)
 	if err != nil {
 		return err
 	}
-	path := c.Host.proc("stat")
-	host, err := os.ReadFile(path)
+	hb := c.getBuf()
+	defer c.putBuf(hb)
+	host, err := c.read(c.Host.ProcRoot, "stat", *hb)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", c.Host.proc("stat"), err)
 	}
-	ticks, err := c.cpuTicks(now, visible, func() ([]byte, error) { return host, nil })
+	*hb = host
+	ticks, err := c.cpuTicks(r, now, visible, func() ([]byte, error) { return host, nil })
 	if err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
+		return fmt.Errorf("parse %s: %w", c.Host.proc("stat"), err)
 	}
 	in := StatInput{Host: host, CPUs: ticks}
-	if ts, err := readTaskStates(c.Host, c.Cgroup); err == nil {
+	if ts, err := r.taskStates(c.Host, c.Cgroup); err == nil {
 		in.Tasks = &ts
 	}
 	writeStat(buf, in)

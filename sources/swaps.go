@@ -62,17 +62,22 @@ func appendSwapsKB(dst []byte, kb uint64) []byte {
 // /proc/meminfo is an error; cgroup values that cannot be read are not
 // (see Swaps).
 func renderSwaps(c *Container, now time.Time, buf *bytes.Buffer) error {
-	path := c.Host.proc("swaps")
-	hostSwaps, err := memReadFile(path, make([]byte, 0, 512))
+	wb, hb, sb := c.getBuf(), c.getBuf(), c.getBuf()
+	defer c.putBuf(wb)
+	defer c.putBuf(hb)
+	defer c.putBuf(sb)
+	hostSwaps, err := c.read(c.Host.ProcRoot, "swaps", *wb)
 	if err != nil {
 		return fmt.Errorf("read host swaps: %w", err)
 	}
-	hostMeminfo, err := readHostMeminfo(c.Host)
+	*wb = hostSwaps
+	hostMeminfo, err := readHostMeminfo(c.read, c.Host, *hb)
 	if err != nil {
 		return err
 	}
+	*hb = hostMeminfo
 	// As in renderMeminfo, unknown values fall back to the host's.
-	m, _ := ReadMemory(c.Cgroup)
+	m, _ := readMemory(c.read, *sb, c.Cgroup)
 	buf.Write(Swaps(buf.AvailableBuffer(), hostSwaps, hostMeminfo, m, c.Options.Swap))
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -33,13 +32,22 @@ type TaskStates struct {
 // A task that exits between listing and reading is skipped. A missing top
 // cgroup is an error that wraps fs.ErrNotExist (see isVanished).
 func readTaskStates(h Host, cg Cgroup) (TaskStates, error) {
+	return pathReader().taskStates(h, cg)
+}
+
+// taskStates is readTaskStates reading through r.
+func (r *fileReader) taskStates(h Host, cg Cgroup) (TaskStates, error) {
 	dir, name, err := taskList(cg)
 	if err != nil {
 		return TaskStates{}, err
 	}
 	var ts TaskStates
 	var scratch [taskStatPrefix]byte
-	if err := countTasks(h.ProcRoot, dir, name, true, &ts, scratch[:]); err != nil {
+	if r.tasks != nil {
+		r.tasks.begin()
+		defer r.tasks.end()
+	}
+	if err := r.countTasks(h.ProcRoot, dir, name, true, &ts, scratch[:]); err != nil {
 		return TaskStates{}, err
 	}
 	return ts, nil
@@ -62,36 +70,30 @@ func taskList(cg Cgroup) (dir, name string, err error) {
 // countTasks adds the tasks listed in dir/name and in every cgroup below
 // dir to ts. A child cgroup removed while walking is skipped; the top one
 // (top == true) missing is an error.
-func countTasks(procRoot, dir, name string, top bool, ts *TaskStates, scratch []byte) error {
-	path := filepath.Join(dir, name)
-	data, err := os.ReadFile(path)
+func (r *fileReader) countTasks(procRoot, dir, name string, top bool, ts *TaskStates, scratch []byte) error {
+	data, err := r.file(dir, name)
 	if err != nil {
 		if !top && isVanished(err) {
 			return nil
 		}
-		return fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
 	}
-	if err := countTaskList(procRoot, path, data, ts, scratch); err != nil {
+	if err := r.countTaskList(procRoot, filepath.Join(dir, name), data, ts, scratch); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
+	// data is spent: listing dir reuses r's buffer.
+	children, err := r.subdirs(dir)
 	if err != nil {
-		if !top && isVanished(err) {
+		if isVanished(err) {
+			if top {
+				return fmt.Errorf("open %s: %w", dir, err)
+			}
 			return nil
 		}
-		return fmt.Errorf("open %s: %w", dir, err)
-	}
-	// Unsorted ReadDir: order does not matter for counting.
-	entries, err := d.ReadDir(-1)
-	d.Close()
-	if err != nil && !isVanished(err) {
 		return fmt.Errorf("read dir %s: %w", dir, err)
 	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		if err := countTasks(procRoot, filepath.Join(dir, e.Name()), name, false, ts, scratch); err != nil {
+	for _, child := range children {
+		if err := r.countTasks(procRoot, filepath.Join(dir, child), name, false, ts, scratch); err != nil {
 			return err
 		}
 	}
@@ -100,7 +102,7 @@ func countTasks(procRoot, dir, name string, top bool, ts *TaskStates, scratch []
 
 // countTaskList adds the tasks of one task list (one TID a line, as in v1
 // "tasks" and v2 "cgroup.threads") to ts. path is for error messages.
-func countTaskList(procRoot, path string, data []byte, ts *TaskStates, scratch []byte) error {
+func (r *fileReader) countTaskList(procRoot, path string, data []byte, ts *TaskStates, scratch []byte) error {
 	for len(data) > 0 {
 		var line []byte
 		line, data, _ = bytes.Cut(data, []byte{'\n'})
@@ -111,7 +113,12 @@ func countTaskList(procRoot, path string, data []byte, ts *TaskStates, scratch [
 		if err != nil || tid <= 0 {
 			return fmt.Errorf("parse %s: bad tid %q", path, line)
 		}
-		state, err := readTaskState(procRoot, tid, scratch)
+		var state byte
+		if r.tasks != nil {
+			state, err = r.tasks.state(procRoot, tid, scratch)
+		} else {
+			state, err = readTaskState(procRoot, tid, scratch)
+		}
 		if err != nil {
 			if isVanished(err) {
 				continue // exited since the list was read
@@ -154,9 +161,15 @@ func readTaskState(procRoot string, tid int, scratch []byte) (byte, error) {
 	if err != nil {
 		return 0, &fs.PathError{Op: "read", Path: path, Err: err}
 	}
-	state, err := parseTaskState(scratch[:n])
+	return parseTaskStateAt(procRoot, tid, scratch[:n])
+}
+
+// parseTaskStateAt is parseTaskState with procRoot/<tid>/stat named in
+// its error.
+func parseTaskStateAt(procRoot string, tid int, stat []byte) (byte, error) {
+	state, err := parseTaskState(stat)
 	if err != nil {
-		return 0, fmt.Errorf("parse %s: %w", path, err)
+		return 0, fmt.Errorf("parse %s: %w", procRoot+"/"+strconv.Itoa(tid)+"/stat", err)
 	}
 	return state, nil
 }

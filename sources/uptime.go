@@ -3,7 +3,6 @@ package sources
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 )
@@ -50,15 +49,16 @@ func renderUptime(c *Container, now time.Time, buf *bytes.Buffer) error {
 	if c.Options.Uptime == UptimeHost || c.InitStart.IsZero() {
 		return copyHostUptime(c, buf)
 	}
-	visible, err := c.visibleCPUs()
+	r := c.fileReader()
+	defer c.putReader(r)
+	visible, err := c.cpuView(r)
 	if err != nil {
 		return copyHostUptime(c, buf)
 	}
-	statPath := c.Host.proc("stat")
-	ticks, err := c.cpuTicks(now, visible, func() ([]byte, error) {
-		b, err := os.ReadFile(statPath)
+	ticks, err := c.cpuTicks(r, now, visible, func() ([]byte, error) {
+		b, err := r.file(c.Host.ProcRoot, "stat")
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", statPath, err)
+			return nil, fmt.Errorf("read %s: %w", c.Host.proc("stat"), err)
 		}
 		return b, nil
 	})
@@ -75,10 +75,11 @@ func renderUptime(c *Container, now time.Time, buf *bytes.Buffer) error {
 
 // copyHostUptime writes the host's /proc/uptime into buf.
 func copyHostUptime(c *Container, buf *bytes.Buffer) error {
-	path := c.Host.proc("uptime")
-	b, err := os.ReadFile(path)
+	r := c.fileReader()
+	defer c.putReader(r)
+	b, err := r.file(c.Host.ProcRoot, "uptime")
 	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", c.Host.proc("uptime"), err)
 	}
 	buf.Write(b)
 	return nil

@@ -276,6 +276,7 @@ func (s *Supervisor) detach(a *attachment, reason string) error {
 	if err := a.server.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	a.src.Close() // the cgroup files it keeps open
 	os.Remove(a.server.Dir())
 	s.saveState()
 	err := errors.Join(errs...)
@@ -299,6 +300,7 @@ func (s *Supervisor) forget(a *attachment, reason string) {
 	if err := a.server.Close(); err != nil {
 		s.log.Warn("close fuse instance", "id", a.id, "error", err)
 	}
+	a.src.Close()
 	os.Remove(a.server.Dir())
 	s.saveState()
 	s.log.Info("forgot container", "id", a.id, "reason", reason)

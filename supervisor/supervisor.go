@@ -22,7 +22,7 @@ type Config struct {
 	Version    string       // lxmount version (reported in status)
 	Host       sources.Host // host /proc and /sys
 	FusectlDir string       // where fusectl is mounted in the daemon's namespace, "" if not
-	Readers    int          // FUSE reader goroutines per container (default 2)
+	Readers    int          // most FUSE readers per container (0: vfs.Options' default)
 	Policies   Policies     // decides files and options per container
 	// Reload, when set, reloads the policies; every reconcile calls it
 	// first. On error the last good policies stay and status reports it.
@@ -61,9 +61,6 @@ type Supervisor struct {
 func New(cfg Config) (*Supervisor, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
-	}
-	if cfg.Readers <= 0 {
-		cfg.Readers = 2
 	}
 	if cfg.Policies == nil {
 		cfg.Policies = DefaultPolicies()

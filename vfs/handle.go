@@ -12,8 +12,12 @@ import (
 // read at offset 0.
 type handle struct {
 	mu   sync.Mutex
+	id   fuse.NodeID
 	node *node
 	buf  *bytes.Buffer // nil until the first read
+	// trimmed is set when a page cache read came back short: the kernel
+	// then trimmed its size of the file (see node.attrValid).
+	trimmed bool
 }
 
 // handleTable maps the kernel's handle IDs to open files.
@@ -81,7 +85,7 @@ func (s *Server) handle(req fuse.Request) {
 			r.RespondError(fuse.Errno(syscall.EACCES))
 			return
 		}
-		id := s.handles.add(&handle{node: n})
+		id := s.handles.add(&handle{id: r.Node, node: n})
 		// Direct I/O: every read reaches us, and sizes need not be known.
 		r.Respond(&fuse.OpenResponse{Handle: id, Flags: fuse.OpenDirectIO})
 
@@ -98,14 +102,25 @@ func (s *Server) handle(req fuse.Request) {
 		s.read(h, r)
 
 	case *fuse.ReleaseRequest:
-		if h := s.handles.remove(r.Handle); h != nil && h.buf != nil {
+		h := s.handles.remove(r.Handle)
+		r.Respond()
+		if h == nil {
+			return
+		}
+		if h.trimmed && h.node.mayHoldAttr() {
+			s.invalidateAttr(h.id)
+		}
+		if h.buf != nil {
 			h.buf.Reset()
 			s.bufs.Put(h.buf)
 		}
-		r.Respond()
 
 	case *fuse.FlushRequest:
-		r.Respond()
+		// Nothing to flush on a read-only file. ENOSYS makes the kernel
+		// stop sending FLUSH on this connection (fs/fuse/file.c
+		// fuse_flush sets fc->no_flush and close returns 0), which
+		// saves a round trip at every close.
+		r.RespondError(fuse.ENOSYS)
 
 	case *fuse.ForgetRequest:
 		r.Respond()
@@ -142,9 +157,32 @@ func (s *Server) handle(req fuse.Request) {
 // read serves a read: at offset 0 (or before any snapshot) it renders a
 // fresh snapshot into the handle, later offsets are slices of it, like
 // fs/seq_file.c. Never "EOF if offset > 0": partial reads work.
+//
+// Reads through read(2) are direct I/O and carry the caller's lock owner
+// (fs/fuse/file.c fuse_direct_io -> fuse_send_read); page cache reads
+// (sendfile, splice, mmap) do not, which tells them apart for the
+// attribute caching of node.attrValid. The cached size is invalidated
+// when a rendering outgrows it, at once, and after a short page cache
+// read at the handle's release: sent right after the reply, the
+// invalidation would reach the inode before the reading task processes
+// the short read, and the kernel, seeing the attributes changed since the
+// read began, would skip the trim and leave zeros past the content in the
+// page (fuse_read_update_size).
 func (s *Server) read(h *handle, r *fuse.ReadRequest) {
+	if s.readLocked(h, r) && h.node.mayHoldAttr() {
+		s.invalidateAttr(h.id)
+	}
+}
+
+// readLocked answers r from h and reports whether the rendered content
+// outgrew the size the kernel was told.
+func (s *Server) readLocked(h *handle, r *fuse.ReadRequest) (outgrown bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	direct := r.Flags&fuse.ReadLockOwner != 0
+	if !direct {
+		h.node.uncacheAttr()
+	}
 	if r.Offset == 0 || h.buf == nil {
 		if h.buf == nil {
 			if b, ok := s.bufs.Get().(*bytes.Buffer); ok {
@@ -161,20 +199,35 @@ func (s *Server) read(h *handle, r *fuse.ReadRequest) {
 			s.lastError.Store(&msg)
 			h.buf.Reset()
 			r.RespondError(errno(err))
-			return
+			return false
 		}
-		h.node.seen(h.buf.Len())
+		if outgrown = h.node.seen(h.buf.Len()); outgrown {
+			h.node.uncacheAttr()
+		} else if direct {
+			h.node.directRender()
+		}
 	}
 	data := h.buf.Bytes()
 	if r.Offset >= int64(len(data)) {
-		r.Respond(&fuse.ReadResponse{})
-		return
+		data = nil
+	} else {
+		data = data[r.Offset:]
 	}
-	data = data[r.Offset:]
 	if len(data) > r.Size {
 		data = data[:r.Size]
 	}
+	if !direct && len(data) < r.Size {
+		h.trimmed = true
+	}
 	r.Respond(&fuse.ReadResponse{Data: data})
+	return outgrown
+}
+
+// invalidateAttr drops the kernel's cached attributes of a node (offset
+// -1: attributes only, fs/fuse/inode.c fuse_reverse_inval_inode).
+// ErrNotCached just means the kernel holds nothing to forget.
+func (s *Server) invalidateAttr(id fuse.NodeID) {
+	_ = s.conn.InvalidateNode(id, -1, 0)
 }
 
 // readDir serves the root directory listing.

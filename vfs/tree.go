@@ -30,10 +30,20 @@ type node struct {
 	reads  atomic.Uint64 // reads at offset 0 (renders) served
 	errors atomic.Uint64 // renders that failed
 	maxLen atomic.Int64  // longest content rendered so far
+	size   atomic.Int64  // the size last reported to the kernel
+
+	// cacheAttr: the kernel may keep the attributes for cacheValid
+	// instead of asking again at every open (see attrValid).
+	cacheAttr atomic.Bool
+	// cachedOut: attributes valid for cacheValid were handed out since
+	// the last invalidation, so the kernel may hold them.
+	cachedOut atomic.Bool
+	// quiet counts renders for read(2) since the last page cache read.
+	quiet atomic.Uint32
 }
 
 // sizeHint is the file size reported to the kernel: an upper bound of the
-// content, never 0.
+// content, at least one page.
 //
 // Why not 0 like procfs: sendfile(2) and splice(2) on a FUSE file go
 // through the page cache even with direct I/O (fs/fuse/file.c
@@ -41,23 +51,80 @@ type node struct {
 // size of 0 makes busybox cat (which copies with sendfile) print nothing.
 // An over-estimate is safe: the page read comes back short and the kernel
 // trims i_size to what was read (fuse_short_read). Twice the longest
-// content seen, in whole pages, leaves room for counters that grow.
-func (n *node) sizeHint(render func() int) uint64 {
-	l := n.maxLen.Load()
-	if l == 0 {
-		l = int64(render())
+// content seen, in whole pages, leaves room for counters that grow;
+// before the first rendering, unknownSize. (Rendering here, at the
+// LOOKUP of every file that attaching a container does, would cost the
+// attach 11 renderings and leave the kernel files they read open.)
+func (n *node) sizeHint() uint64 {
+	size := int64(unknownSize)
+	if l := n.maxLen.Load(); l > 0 {
+		size = max((2*l+4095)/4096*4096, 4096)
 	}
-	return uint64((2*l + 4095) / 4096 * 4096)
+	n.size.Store(size)
+	return uint64(size)
 }
 
-// seen records a rendered content length.
-func (n *node) seen(l int) {
+// unknownSize is the size hint of a file not rendered yet: more than any
+// of lxmount's files (a /proc/cpuinfo of 1,000 CPUs is about 1 MiB).
+const unknownSize = 4 << 20
+
+// seen records a rendered content length and reports whether it exceeds
+// the size last reported to the kernel.
+func (n *node) seen(l int) (outgrown bool) {
 	for {
 		cur := n.maxLen.Load()
 		if int64(l) <= cur || n.maxLen.CompareAndSwap(cur, int64(l)) {
-			return
+			break
 		}
 	}
+	size := n.size.Load()
+	return size > 0 && int64(l) > size
+}
+
+// quietRenders is how many renders for read(2), with no page cache read
+// in between, make a node's attributes cacheable.
+const quietRenders = 64
+
+// attrValid is how long the kernel may cache the node's attributes.
+//
+// The size is all that changes, and it matters only to page cache reads
+// (sendfile, splice, mmap): a short one trims the kernel's size to the
+// content read, which would cut the next one short should the content
+// grow. So a node starts with attributes valid for no time: with
+// default_permissions every open asks for them (fs/fuse/dir.c
+// fuse_permission), restoring the hint. That GETATTR is a round trip at
+// every open, though, about a fifth of an open-read-close; so once
+// quietRenders renders came through read(2) (direct I/O, which ignores the
+// size) with no page cache read, the attributes are cached like the tree.
+// The next page cache read turns that off again (Server.read), and the
+// release of its handle invalidates the cached size.
+func (n *node) attrValid() time.Duration {
+	if n.cacheAttr.Load() {
+		n.cachedOut.Store(true)
+		return cacheValid
+	}
+	return 0
+}
+
+// mayHoldAttr reports whether the kernel may hold cached attributes of
+// the node, and forgets that it did: the caller invalidates them. An
+// invalidation when the kernel asks at every open anyway would only
+// race with a GETATTR in flight, whose answer the kernel then drops
+// (fs/fuse/inode.c fuse_change_attributes compares attr versions).
+func (n *node) mayHoldAttr() bool { return n.cachedOut.Swap(false) }
+
+// directRender notes a render for read(2).
+func (n *node) directRender() {
+	if !n.cacheAttr.Load() && n.quiet.Add(1) >= quietRenders {
+		n.cacheAttr.Store(true)
+	}
+}
+
+// uncacheAttr makes every open ask for the attributes again: after a page
+// cache read, or when the content outgrew the size hint.
+func (n *node) uncacheAttr() {
+	n.cacheAttr.Store(false)
+	n.quiet.Store(0)
 }
 
 // tree is the static set of nodes of one Server.
@@ -107,21 +174,11 @@ func (t *tree) attr(id fuse.NodeID) (fuse.Attr, bool) {
 		a.Nlink = 2
 	case t.node(id) != nil:
 		// Direct I/O makes read(2) ask us whatever the size; the size
-		// matters to sendfile(2), see node.sizeHint. Attributes are not
-		// cached (Valid 0): with default_permissions the kernel then asks
-		// for them at every open (fs/fuse/dir.c fuse_permission), which
-		// resets i_size after a short read trimmed it.
+		// matters to sendfile(2), see node.sizeHint and node.attrValid.
 		n := t.node(id)
 		a.Mode = 0o444
-		a.Valid = 0
-		a.Size = n.sizeHint(func() int {
-			var b bytes.Buffer
-			if n.Render(&b) != nil {
-				return 4096
-			}
-			n.seen(b.Len())
-			return b.Len()
-		})
+		a.Valid = n.attrValid()
+		a.Size = n.sizeHint()
 		a.Blocks = (a.Size + 511) / 512
 	default:
 		return a, false

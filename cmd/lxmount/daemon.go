@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -80,6 +82,13 @@ EXAMPLE:
 	return c
 }
 
+// metricsMux serves /metrics.
+func metricsMux(sup *supervisor.Supervisor) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", sup.MetricsHandler())
+	return mux
+}
+
 // runDaemon runs the supervisor until SIGTERM or SIGINT.
 func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 	if err := os.MkdirAll(g.stateDir, 0o700); err != nil {
@@ -141,6 +150,16 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 			}
 		}
 	}()
+	if addr := set.Daemon.MetricsAddress; addr != "" {
+		ms := &http.Server{Addr: addr, Handler: metricsMux(sup), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := ms.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", "address", addr, "error", err)
+			}
+		}()
+		defer ms.Close()
+		log.Info("metrics", "address", addr, "path", "/metrics")
+	}
 	serveErr := sup.Serve(ctx, l)
 	stop()
 	closeErr := sup.Close()

@@ -33,7 +33,7 @@ type env struct {
 	logf     func(format string, args ...any)
 }
 
-// defer registers f to run at cleanup, last registered first.
+// onCleanup registers f to run at cleanup, last registered first.
 func (e *env) onCleanup(f func()) {
 	e.mu.Lock()
 	e.cleanups = append(e.cleanups, f)
@@ -66,15 +66,14 @@ type cgroup struct {
 	Dirs []string // one per controller, in controllers order
 }
 
-// procsFiles are the cgroup.procs files of every controller directory.
+// dirList is the group's directories, comma-separated (lxmount-bench read -cgroup).
 func (cg *cgroup) dirList() string { return strings.Join(cg.Dirs, ",") }
 
 // limits of a bench cgroup.
 type limits struct {
-	memBytes     int64 // memory.limit_in_bytes; 0: unlimited
-	cpuQuota     int64 // cpu.cfs_quota_us; 0: unlimited
-	cpuPeriod    int64 // cpu.cfs_period_us; 0: kernel default
-	copyCpusetOf string
+	memBytes  int64 // memory.limit_in_bytes; 0: unlimited
+	cpuQuota  int64 // cpu.cfs_quota_us; 0: unlimited
+	cpuPeriod int64 // cpu.cfs_period_us; 0: kernel default
 }
 
 // newCgroup creates path in every controller with the given limits; the

@@ -54,12 +54,14 @@ func (s *Supervisor) Attach(pid int, policy string) (info ContainerInfo, already
 	if err != nil {
 		return ContainerInfo{}, false, fmt.Errorf("attach %d: %w", pid, err)
 	}
+	s.saveState()
 	s.log.Info("attached", "id", a.id, "init_pid", c.InitPID, "cgroup", cgroupPath(c), "policy", choice.Policy, "files", a.files)
 	return a.info(), false, nil
 }
 
 // attach builds the binding, mounts the FUSE instance and injects its files.
-// On failure nothing is left behind.
+// On failure nothing is left behind. The caller saves the state file (once
+// per batch: it is rewritten whole). Safe to call from several goroutines.
 func (s *Supervisor) attach(c discovery.Container, choice Choice) (_ *attachment, err error) {
 	ns, err := mountns.Open(c.InitPID)
 	if err != nil {
@@ -84,7 +86,7 @@ func (s *Supervisor) attach(c discovery.Container, choice Choice) (_ *attachment
 			pidfd.Close()
 		}
 	}()
-	if again, err := discovery.Resolve(s.disc, c.InitPID); err != nil || again.InitStart != c.InitStart {
+	if st, err := discovery.StartTime(s.disc, c.InitPID); err != nil || st != c.InitStart {
 		return nil, fmt.Errorf("init process %d exited while attaching", c.InitPID)
 	}
 
@@ -196,7 +198,6 @@ func (s *Supervisor) attach(c discovery.Container, choice Choice) (_ *attachment
 	s.byID[a.id] = a
 	s.byNS[c.MountNS] = a
 	s.mu.Unlock()
-	s.saveState()
 	s.wg.Add(1)
 	go s.watch(a)
 	return a, nil

@@ -103,6 +103,9 @@ func (s *Supervisor) Reconcile(dryRun bool) (ReconcileResult, error) {
 		}
 		res.Actions = append(res.Actions, act)
 	}
+	if !dryRun {
+		s.saveState() // once for the whole batch
+	}
 	for _, act := range res.Actions {
 		if act.Error != "" {
 			res.Summary.Failed++

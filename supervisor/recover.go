@@ -32,9 +32,31 @@ func (s *Supervisor) Recover() int {
 	s.attachMu.Lock()
 	defer s.attachMu.Unlock()
 	n := 0
+	if len(s.previous) == 0 {
+		return 0
+	}
+	// One pass over /proc for all of them: Resolve per container would
+	// rescan it each time.
+	found, err := discovery.Scan(s.disc)
+	if err != nil {
+		s.log.Warn("recover: scan", "error", err)
+		return 0
+	}
+	byNS := make(map[uint64]discovery.Container, len(found))
+	for _, c := range found {
+		byNS[c.MountNS] = c
+	}
+	defer s.saveState()
 	for _, prev := range s.previous {
-		c, err := discovery.Resolve(s.disc, prev.InitPID)
-		if err != nil || c.InitStart != prev.InitStart || c.MountNS != prev.MountNS {
+		c, ok := byNS[prev.MountNS]
+		if !ok {
+			// Attach also takes what Scan leaves out (a private mount
+			// namespace in the host's PID namespace): ask for it alone.
+			if c, err = discovery.Resolve(s.disc, prev.InitPID); err != nil || c.MountNS != prev.MountNS {
+				continue // that container is gone
+			}
+		}
+		if c.InitPID != prev.InitPID || c.InitStart != prev.InitStart {
 			continue // that container is gone
 		}
 		s.mu.Lock()

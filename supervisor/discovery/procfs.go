@@ -182,3 +182,18 @@ func listPIDs(procRoot string) ([]int, error) {
 	}
 	return pids, nil
 }
+
+// StartTime returns process pid's start time in clock ticks since boot
+// (field 22 of <ProcRoot>/<pid>/stat), the value Container.InitStart
+// holds: a cheap check that a PID still names the same process. A gone
+// process wraps ErrNoProcess.
+func StartTime(opts Options, pid int) (uint64, error) {
+	st, err := readStat(filepath.Join(opts.procRoot(), strconv.Itoa(pid), "stat"))
+	if err != nil {
+		if isGone(err) {
+			return 0, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+		}
+		return 0, err
+	}
+	return st.Start, nil
+}

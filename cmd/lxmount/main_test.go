@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lxmount/lxmount/supervisor"
 )
 
 func TestParseGlobalsBeforeAndAfterTheCommand(t *testing.T) {
@@ -95,5 +97,20 @@ func TestRenderHostCgroupRoot(t *testing.T) {
 	}
 	if !strings.HasPrefix(so.String(), "MemTotal:") {
 		t.Errorf("render printed %q", so.String())
+	}
+}
+
+func TestStatusTable(t *testing.T) {
+	var b bytes.Buffer
+	st := supervisor.Status{Containers: []supervisor.ContainerInfo{{
+		ID: "web-1", InitPID: 42, Cgroup: "/web-1", Policy: "default", Health: "healthy",
+		Files: []string{"meminfo", "cpuinfo", "stat", "uptime", "loadavg"},
+	}}}
+	st.Daemon.PolicyError = "p.toml:1:1: bad"
+	printStatus(&b, st)
+	for _, want := range []string{"HEALTH", "healthy", "5 files", "web-1", "policy reload failed, last good policies in use: p.toml:1:1: bad"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status table lacks %q:\n%s", want, b.String())
+		}
 	}
 }

@@ -57,16 +57,30 @@ EXAMPLE:
 func printStatus(w io.Writer, st supervisor.Status) {
 	fmt.Fprintf(w, "daemon pid %d, version %s, up %s, %d container(s)\n", st.Daemon.PID, st.Daemon.Version,
 		time.Since(st.Daemon.StartedAt).Round(time.Second), len(st.Containers))
+	if lr := st.Daemon.LastReconcile; lr != nil {
+		fmt.Fprintf(w, "last reconcile %s ago: %s\n", time.Since(lr.At).Round(time.Second), lr.Summary)
+	}
+	if st.Daemon.PolicyError != "" {
+		fmt.Fprintf(w, "policy reload failed, last good policies in use: %s\n", st.Daemon.PolicyError)
+	}
 	if len(st.Containers) == 0 {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tINIT PID\tCGROUP\tPOLICY\tFILES\tATTACHED\tREADS\tLAST ERROR")
+	fmt.Fprintln(tw, "ID\tINIT PID\tCGROUP\tPOLICY\tFILES\tHEALTH\tATTACHED\tREADS\tERRORS\tLAST ERROR")
 	for _, c := range st.Containers {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.InitPID, c.Cgroup, c.Policy,
-			strings.Join(c.Files, ","), c.AttachedAt.Format(time.RFC3339), c.Reads, dash(c.LastError))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.ID, c.InitPID, c.Cgroup, c.Policy,
+			filesColumn(c.Files), dash(c.Health), c.AttachedAt.Format(time.RFC3339), c.Reads, c.Errors, dash(c.LastError))
 	}
 	tw.Flush()
+}
+
+// filesColumn lists the mounted files, or their count when there are many.
+func filesColumn(files []string) string {
+	if len(files) > 4 {
+		return fmt.Sprintf("%d files", len(files))
+	}
+	return strings.Join(files, ",")
 }
 
 func dash(s string) string {

@@ -27,6 +27,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lxmount/lxmount/internal/testenv"
+)
+
+// The shared preconditions (internal/testenv).
+var (
+	skipOrFail      = testenv.SkipOrFail
+	requireRoot     = testenv.RequireRoot
+	requireCommands = testenv.RequireCommands
 )
 
 // cgroupV1Root is where the cgroup v1 hierarchies are mounted, one directory per
@@ -41,37 +50,6 @@ var testControllers = []string{"memory", "cpu", "cpuacct", "cpuset", "blkio", "p
 // execTimeout bounds every command a helper runs, so a hung command fails the test
 // instead of eating the whole `go test -timeout`.
 const execTimeout = 2 * time.Minute
-
-// skipOrFail skips the test because a precondition is missing; with CI=true in the
-// environment it fails instead, so a CI machine that lost a dependency goes red
-// rather than silently skipping the integration tests.
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true, not skipping: "+format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-// requireRoot skips (or fails under CI=true, see skipOrFail) unless the test runs
-// as root, which cgroups, namespaces, runc and FUSE mounts all need.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root (euid %d)", os.Geteuid())
-	}
-}
-
-// requireCommands skips (or fails under CI=true) unless every named program is on
-// PATH. `make deps` installs them.
-func requireCommands(t testing.TB, names ...string) {
-	t.Helper()
-	for _, name := range names {
-		if _, err := exec.LookPath(name); err != nil {
-			skipOrFail(t, "needs %s on PATH (run `make deps`): %v", name, err)
-		}
-	}
-}
 
 // requireCgroupV1 skips (or fails under CI=true) unless every controller in
 // testControllers is mounted as a cgroup v1 hierarchy under cgroupV1Root.

@@ -14,6 +14,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lxmount/lxmount/internal/testenv"
+)
+
+// The shared preconditions (internal/testenv).
+var (
+	skipOrFail  = testenv.SkipOrFail
+	requireRoot = testenv.RequireRoot
 )
 
 const (
@@ -56,24 +64,6 @@ func reexecHelper(dir string) int {
 	fmt.Printf("%d %d\n", os.Getpid(), nsInode(nil, "/proc/self/ns/mnt"))
 	io.Copy(io.Discard, os.Stdin)
 	return 0
-}
-
-// skipOrFail skips the test, or fails it when CI=true: on CI every test
-// must really run.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true, refusing to skip: "+format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-// requireRoot skips (or fails on CI) unless the test runs as root.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root (mounts, setns)")
-	}
 }
 
 // requireTool skips (or fails on CI) unless the named program is installed.

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lxmount/lxmount/internal/testenv"
 )
 
 func TestParseTaskState(t *testing.T) {
@@ -135,15 +137,6 @@ func TestReadTaskStateVanished(t *testing.T) {
 	}
 }
 
-// skipOrFailInCI skips t, or fails it when CI=true: CI must run the live tests.
-func skipOrFailInCI(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("cannot skip in CI: %s", reason)
-	}
-	t.Skip(reason)
-}
-
 // makeTaskTestCgroup creates parent/lxmount-test-<random> and removes it in
 // t.Cleanup (after the processes moved into it are killed: cleanups run
 // last-in first-out).
@@ -203,7 +196,7 @@ func cgroup2Root() string {
 // fresh cgroup, in the v1 pids hierarchy and in cgroup2.
 func TestReadTaskStatesLive(t *testing.T) {
 	if os.Geteuid() != 0 {
-		skipOrFailInCI(t, "creating cgroups needs root")
+		testenv.SkipOrFail(t, "%s", "creating cgroups needs root")
 	}
 	ran := 0
 	live := func(t *testing.T, parent string, bind func(dir string) Cgroup) {
@@ -263,6 +256,6 @@ func TestReadTaskStatesLive(t *testing.T) {
 		live(t, root, func(dir string) Cgroup { return Cgroup{V2: dir} })
 	})
 	if ran == 0 {
-		skipOrFailInCI(t, "neither a cgroup v1 pids hierarchy nor cgroup2")
+		testenv.SkipOrFail(t, "%s", "neither a cgroup v1 pids hierarchy nor cgroup2")
 	}
 }

@@ -29,6 +29,15 @@ import (
 	"time"
 
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/lxmount/lxmount/internal/testenv"
+)
+
+// The shared preconditions (internal/testenv).
+var (
+	skipOrFail      = testenv.SkipOrFail
+	requireRoot     = testenv.RequireRoot
+	requireCommands = testenv.RequireCommands
 )
 
 // cgroupRoot is where this project's hosts mount one cgroup v1 hierarchy per
@@ -37,35 +46,6 @@ const cgroupRoot = "/sys/fs/cgroup"
 
 // execTimeout bounds every command a helper runs.
 const execTimeout = 2 * time.Minute
-
-// skipOrFail skips the test because a precondition is missing; with CI=true
-// in the environment it fails instead.
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true, not skipping: "+format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-// requireRoot skips (fails under CI=true) unless the test runs as root.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root (euid %d)", os.Geteuid())
-	}
-}
-
-// requireCommands skips (fails under CI=true) unless every program is on
-// PATH.
-func requireCommands(t testing.TB, names ...string) {
-	t.Helper()
-	for _, name := range names {
-		if _, err := exec.LookPath(name); err != nil {
-			skipOrFail(t, "needs %s on PATH (apt-get install it): %v", name, err)
-		}
-	}
-}
 
 // randomSuffix returns 8 hex digits for names that must not collide.
 func randomSuffix(t testing.TB) string {

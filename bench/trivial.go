@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/lxmount/lxmount/vfs"
 )
@@ -22,6 +23,7 @@ func serveTrivialMain(args []string) error {
 	fs := flag.NewFlagSet("serve-trivial", flag.ContinueOnError)
 	dir := fs.String("dir", "", "mountpoint (an empty directory)")
 	readers := fs.Int("readers", 0, "vfs.Options.Readers (0: the default)")
+	ticker := fs.Duration("ticker", 0, "keep a runtime ticker of this period pending, as the daemon does (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,6 +50,16 @@ func serveTrivialMain(args []string) error {
 	s, err := vfs.Mount(*dir, entries, vfs.Options{Name: "lxmount-bench-trivial", Readers: *readers})
 	if err != nil {
 		return err
+	}
+	if *ticker > 0 {
+		// A goroutine must wait on the channel: an unwatched ticker
+		// keeps no runtime timer pending.
+		t := time.NewTicker(*ticker)
+		defer t.Stop()
+		go func() {
+			for range t.C {
+			}
+		}()
 	}
 	fmt.Println("ready")
 	select {

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"syscall"
@@ -23,13 +24,20 @@ import (
 // see connFile), its open file description is made O_NONBLOCK, which
 // makes Conn.ReadRequest fail with EAGAIN when no request is queued
 // (fs/fuse/dev.c fuse_dev_do_read), and a duplicate of it is handed to the
-// poller, which wakes a reader when the device becomes readable
-// (fuse_dev_poll). Without the descriptor, readers block in read(2).
+// poller while a reader waits there (pollRequest), which wakes the reader
+// when the device becomes readable (fuse_dev_poll). Without the
+// descriptor, readers block in read(2).
+//
+// The duplicate is registered only while a reader waits in the poller:
+// registered, every request queued on the device is an event of the
+// runtime's epoll instance, which wakes whichever thread sleeps in
+// epoll_wait for the runtime's next timer (any pending timer, such as the
+// supervisor's load ticker, keeps one there) for nothing while a hot
+// reader takes the requests in ppoll(2). That wasted wake-up per request
+// cost a third of the throughput of a busy file (docs/benchmarks.md).
 type device struct {
 	conn *fuse.Conn
-	poll *os.File        // the duplicate registered with the poller; nil: blocking
-	rc   syscall.RawConn // poll's
-	fd   int             // poll's descriptor, for ppoll (poll.Fd would make it blocking)
+	fd   int // bazil's descriptor, non-blocking; -1: blocking reads only
 }
 
 // hotWindow is how long after a request a reader keeps waiting for the
@@ -50,43 +58,29 @@ const hotWindow = 100 * time.Millisecond
 
 // newDevice prepares conn for polling, or falls back to blocking reads.
 func newDevice(conn *fuse.Conn) *device {
-	d := &device{conn: conn}
+	d := &device{conn: conn, fd: -1}
 	f := connFile(conn)
 	if f == nil {
 		return d
 	}
 	// Fd does not change the mode of a file os.NewFile got in blocking
-	// mode, which is how bazil opens the device.
+	// mode, which is how bazil opens the device. O_NONBLOCK is a flag of
+	// the open file description, shared by every duplicate.
 	fd := int(f.Fd())
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
+	if err := unix.SetNonblock(fd, true); err != nil {
 		return d
 	}
-	// O_NONBLOCK is a flag of the open file description: set through the
-	// duplicate, it applies to bazil's descriptor too.
-	if err := unix.SetNonblock(dup, true); err != nil {
-		unix.Close(dup)
-		return d
-	}
-	// os.NewFile registers a non-blocking descriptor with the poller.
-	p := os.NewFile(uintptr(dup), "/dev/fuse")
-	rc, err := p.SyscallConn()
-	if err != nil {
-		_ = unix.SetNonblock(dup, false)
-		p.Close()
-		return d
-	}
-	d.poll, d.rc, d.fd = p, rc, dup
+	d.fd = fd
 	return d
 }
 
 // pollable reports whether waiting readers are parked in the poller.
-func (d *device) pollable() bool { return d.poll != nil }
+func (d *device) pollable() bool { return d.fd >= 0 }
 
 // readRequest returns the next request, waiting for one in the poller if
 // the device is pollable, else in read(2).
 func (d *device) readRequest() (fuse.Request, error) {
-	if d.rc == nil {
+	if d.fd < 0 {
 		return d.conn.ReadRequest()
 	}
 	return d.pollRequest()
@@ -118,14 +112,35 @@ func (d *device) hotRequest(deadline time.Time) (req fuse.Request, ok bool, err 
 	}
 }
 
-// pollRequest waits for the next request in the Go poller.
+// pollRequest waits for the next request in the Go poller, through a
+// duplicate of the descriptor registered for this wait only.
 func (d *device) pollRequest() (fuse.Request, error) {
+	for {
+		req, err := d.conn.ReadRequest()
+		if err == nil || !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR) {
+			return req, err
+		}
+		if errors.Is(err, syscall.EAGAIN) {
+			break
+		}
+	}
+	dup, err := unix.FcntlInt(uintptr(d.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate fuse device: %w", err)
+	}
+	// os.NewFile registers a non-blocking descriptor with the poller;
+	// Close removes it.
+	p := os.NewFile(uintptr(dup), "/dev/fuse")
+	defer p.Close()
+	rc, err := p.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("poll fuse device: %w", err)
+	}
 	var req fuse.Request
 	var rerr error
 	// RawConn.Read calls the function at once, then again each time the
-	// poller reports the device readable, until it returns true. It holds
-	// the descriptor's read lock meanwhile: one reader waits in the poller.
-	perr := d.rc.Read(func(uintptr) bool {
+	// poller reports the device readable, until it returns true.
+	perr := rc.Read(func(uintptr) bool {
 		for {
 			req, rerr = d.conn.ReadRequest()
 			switch {
@@ -145,13 +160,9 @@ func (d *device) pollRequest() (fuse.Request, error) {
 	return req, rerr
 }
 
-// close releases the poller's duplicate; the Conn closes its own.
-func (d *device) close() error {
-	if d.poll == nil {
-		return nil
-	}
-	return d.poll.Close()
-}
+// close has nothing to release: each wait in the poller closes its own
+// duplicate, and the Conn closes its descriptor.
+func (d *device) close() error { return nil }
 
 // connFile returns the *os.File a fuse.Conn reads and writes, or nil if
 // this version of bazil.org/fuse does not keep one in a field named dev.

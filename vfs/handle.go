@@ -8,16 +8,22 @@ import (
 	"bazil.org/fuse"
 )
 
-// handle is one open file: its node and the snapshot rendered at the last
-// read at offset 0.
+// handle is one open file. The node's mu guards the fields below node.
 type handle struct {
-	mu   sync.Mutex
 	id   fuse.NodeID
 	node *node
-	buf  *bytes.Buffer // nil until the first read
-	// trimmed is set when a page cache read came back short: the kernel
-	// then trimmed its size of the file (see node.attrValid).
-	trimmed bool
+
+	// cached: the kernel reads this open file from the page cache,
+	// which holds the node's snapshot (see pagecache.go). Otherwise
+	// reads are direct I/O, from buf.
+	cached bool
+	epoch  uint64 // the node's epoch at the open
+
+	buf *bytes.Buffer // a direct handle's snapshot; nil if none
+	err error         // the render at OPEN failed with this
+	// fresh: buf was rendered at OPEN and no read at offset 0 has
+	// used it yet.
+	fresh bool
 }
 
 // handleTable maps the kernel's handle IDs to open files.
@@ -60,11 +66,11 @@ func (s *Server) handle(req fuse.Request) {
 			r.RespondError(fuse.ENOENT)
 			return
 		}
-		a, _ := s.tree.attr(id)
+		a, _ := s.tree.attr(id, s.lookupSize(id))
 		r.Respond(&fuse.LookupResponse{Node: id, EntryValid: cacheValid, Attr: a})
 
 	case *fuse.GetattrRequest:
-		a, ok := s.tree.attr(r.Node)
+		a, ok := s.tree.attr(r.Node, s.fileSize(r.Node))
 		if !ok {
 			r.RespondError(fuse.ENOENT)
 			return
@@ -85,9 +91,7 @@ func (s *Server) handle(req fuse.Request) {
 			r.RespondError(fuse.Errno(syscall.EACCES))
 			return
 		}
-		id := s.handles.add(&handle{id: r.Node, node: n})
-		// Direct I/O: every read reaches us, and sizes need not be known.
-		r.Respond(&fuse.OpenResponse{Handle: id, Flags: fuse.OpenDirectIO})
+		s.open(n, r)
 
 	case *fuse.ReadRequest:
 		if r.Dir {
@@ -107,13 +111,7 @@ func (s *Server) handle(req fuse.Request) {
 		if h == nil {
 			return
 		}
-		if h.trimmed && h.node.mayHoldAttr() {
-			s.invalidateAttr(h.id)
-		}
-		if h.buf != nil {
-			h.buf.Reset()
-			s.bufs.Put(h.buf)
-		}
+		s.release(h)
 
 	case *fuse.FlushRequest:
 		// Nothing to flush on a read-only file. ENOSYS makes the kernel
@@ -154,60 +152,76 @@ func (s *Server) handle(req fuse.Request) {
 	}
 }
 
-// read serves a read: at offset 0 (or before any snapshot) it renders a
-// fresh snapshot into the handle, later offsets are slices of it, like
-// fs/seq_file.c. Never "EOF if offset > 0": partial reads work.
-//
-// Reads through read(2) are direct I/O and carry the caller's lock owner
-// (fs/fuse/file.c fuse_direct_io -> fuse_send_read); page cache reads
-// (sendfile, splice, mmap) do not, which tells them apart for the
-// attribute caching of node.attrValid. The cached size is invalidated
-// when a rendering outgrows it, at once, and after a short page cache
-// read at the handle's release: sent right after the reply, the
-// invalidation would reach the inode before the reading task processes
-// the short read, and the kernel, seeing the attributes changed since the
-// read began, would skip the trim and leave zeros past the content in the
-// page (fuse_read_update_size).
-func (s *Server) read(h *handle, r *fuse.ReadRequest) {
-	if s.readLocked(h, r) && h.node.mayHoldAttr() {
-		s.invalidateAttr(h.id)
+// render renders a fresh snapshot of n into b, with n.mu held.
+func (s *Server) render(n *node, b *bytes.Buffer) error {
+	b.Reset()
+	n.reads.Add(1)
+	if err := n.Render(b); err != nil {
+		n.errors.Add(1)
+		msg := n.Name + ": " + err.Error()
+		s.lastError.Store(&msg)
+		b.Reset()
+		return err
+	}
+	n.seen(b.Len())
+	return nil
+}
+
+// getBuf returns an empty buffer from the pool.
+func (s *Server) getBuf() *bytes.Buffer {
+	if b, ok := s.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// putBuf returns b to the pool.
+func (s *Server) putBuf(b *bytes.Buffer) {
+	if b != nil {
+		b.Reset()
+		s.bufs.Put(b)
 	}
 }
 
-// readLocked answers r from h and reports whether the rendered content
-// outgrew the size the kernel was told.
-func (s *Server) readLocked(h *handle, r *fuse.ReadRequest) (outgrown bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	direct := r.Flags&fuse.ReadLockOwner != 0
-	if !direct {
-		h.node.uncacheAttr()
-	}
-	if r.Offset == 0 || h.buf == nil {
-		if h.buf == nil {
-			if b, ok := s.bufs.Get().(*bytes.Buffer); ok {
-				h.buf = b
+// read serves a read.
+//
+// Page reads (those of a cached handle, and sendfile, splice or mmap of
+// any) fill the page cache, which holds the node's snapshot: they are
+// answered from it, whatever the handle (pagecache.go).
+//
+// Reads through read(2) of a direct handle (and O_DIRECT reads) carry the
+// caller's lock owner (fs/fuse/file.c fuse_direct_io -> fuse_send_read)
+// and are answered from the handle's own snapshot, like fs/seq_file.c: a
+// read at offset 0 renders afresh (but the first one uses the snapshot of
+// the OPEN), later offsets are slices of it. Never "EOF if offset > 0":
+// partial reads work.
+func (s *Server) read(h *handle, r *fuse.ReadRequest) {
+	n := h.node
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var data []byte
+	if r.Flags&fuse.ReadLockOwner == 0 && n.snap != nil {
+		data = n.snap.Bytes()
+		s.filled(n)
+	} else {
+		if r.Offset == 0 || h.buf == nil {
+			var err error
+			if h.fresh {
+				err = h.err // counted by the render at OPEN
 			} else {
-				h.buf = new(bytes.Buffer)
+				if h.buf == nil {
+					h.buf = s.getBuf()
+				}
+				err = s.render(n, h.buf)
+			}
+			h.fresh, h.err = false, nil
+			if err != nil {
+				r.RespondError(errno(err))
+				return
 			}
 		}
-		h.buf.Reset()
-		h.node.reads.Add(1)
-		if err := h.node.Render(h.buf); err != nil {
-			h.node.errors.Add(1)
-			msg := h.node.Name + ": " + err.Error()
-			s.lastError.Store(&msg)
-			h.buf.Reset()
-			r.RespondError(errno(err))
-			return false
-		}
-		if outgrown = h.node.seen(h.buf.Len()); outgrown {
-			h.node.uncacheAttr()
-		} else if direct {
-			h.node.directRender()
-		}
+		data = h.buf.Bytes()
 	}
-	data := h.buf.Bytes()
 	if r.Offset >= int64(len(data)) {
 		data = nil
 	} else {
@@ -216,18 +230,7 @@ func (s *Server) readLocked(h *handle, r *fuse.ReadRequest) (outgrown bool) {
 	if len(data) > r.Size {
 		data = data[:r.Size]
 	}
-	if !direct && len(data) < r.Size {
-		h.trimmed = true
-	}
 	r.Respond(&fuse.ReadResponse{Data: data})
-	return outgrown
-}
-
-// invalidateAttr drops the kernel's cached attributes of a node (offset
-// -1: attributes only, fs/fuse/inode.c fuse_reverse_inval_inode).
-// ErrNotCached just means the kernel holds nothing to forget.
-func (s *Server) invalidateAttr(id fuse.NodeID) {
-	_ = s.conn.InvalidateNode(id, -1, 0)
 }
 
 // readDir serves the root directory listing.

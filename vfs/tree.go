@@ -3,6 +3,7 @@ package vfs
 import (
 	"bytes"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,30 +21,51 @@ type Entry struct {
 const rootID fuse.NodeID = 1
 
 // cacheValid is how long the kernel may cache names and attributes. The tree
-// is static for the life of a Server, so a long time is right; content is
-// never cached (direct I/O).
+// is static for the life of a Server, so a long time is right; a size that
+// must change is invalidated explicitly (see pagecache.go).
 const cacheValid = time.Hour
 
-// node is one served file with its counters.
+// node is one served file with its counters and the state of its content
+// in the kernel's page cache (pagecache.go). mu guards the fields below
+// it and the handles of the node.
 type node struct {
 	Entry
-	reads  atomic.Uint64 // reads at offset 0 (renders) served
+	reads  atomic.Uint64 // renders served
 	errors atomic.Uint64 // renders that failed
 	maxLen atomic.Int64  // longest content rendered so far
-	size   atomic.Int64  // the size last reported to the kernel
 
-	// cacheAttr: the kernel may keep the attributes for cacheValid
-	// instead of asking again at every open (see attrValid).
-	cacheAttr atomic.Bool
-	// cachedOut: attributes valid for cacheValid were handed out since
-	// the last invalidation, so the kernel may hold them.
-	cachedOut atomic.Bool
-	// quiet counts renders for read(2) since the last page cache read.
-	quiet atomic.Uint32
+	mu sync.Mutex
+	// open counts the node's handles not yet released. RELEASE comes
+	// after the last request of its handle, so open is never below the
+	// number of files the kernel has open.
+	open int
+	// snap is the snapshot the page cache holds (or is being given),
+	// rendered at snapAt; nil before the first store.
+	snap   *bytes.Buffer
+	snapAt time.Time
+	// epoch counts stores and expiries; young counts the handles open
+	// since the last of them, which may be reading snap right now.
+	epoch uint64
+	young int
+	// direct counts the open direct I/O handles.
+	direct int
+	// deferred are OPENs waiting for the young handles' release.
+	deferred []*fuse.OpenRequest
+	// fills counts writes into the page cache (stores and page reads
+	// answered); pagesGone says none happened since an invalidation of
+	// the whole page cache completed.
+	fills        uint64
+	lastFill     time.Time
+	pagesGone    bool
+	timerQueued  bool // an expiry is queued (Server.timers)
+	invalidating bool // an invalidation runs (Server.invalidate)
+	// pathFd is an O_PATH descriptor of the file on the mount, through
+	// which the server reads the size the kernel holds (kernelSize); -1
+	// if none.
+	pathFd int
 }
 
-// sizeHint is the file size reported to the kernel: an upper bound of the
-// content, at least one page.
+// sizeHint is the file size reported at LOOKUP: an upper bound of the content, at least one page.
 //
 // Why not 0 like procfs: sendfile(2) and splice(2) on a FUSE file go
 // through the page cache even with direct I/O (fs/fuse/file.c
@@ -52,79 +74,28 @@ type node struct {
 // An over-estimate is safe: the page read comes back short and the kernel
 // trims i_size to what was read (fuse_short_read). Twice the longest
 // content seen, in whole pages, leaves room for counters that grow;
-// before the first rendering, unknownSize. (Rendering here, at the
-// LOOKUP of every file that attaching a container does, would cost the
-// attach 11 renderings and leave the kernel files they read open.)
-func (n *node) sizeHint() uint64 {
-	size := int64(unknownSize)
+// before the first rendering, unknownSize. (Rendering at the LOOKUP of
+// every file that attaching a container does would cost the attach 11
+// renderings and leave the kernel files they read open.)
+func (n *node) sizeHint() int64 {
 	if l := n.maxLen.Load(); l > 0 {
-		size = max((2*l+4095)/4096*4096, 4096)
+		return max((2*l+4095)/4096*4096, 4096)
 	}
-	n.size.Store(size)
-	return uint64(size)
+	return unknownSize
 }
 
 // unknownSize is the size hint of a file not rendered yet: more than any
 // of lxmount's files (a /proc/cpuinfo of 1,000 CPUs is about 1 MiB).
 const unknownSize = 4 << 20
 
-// seen records a rendered content length and reports whether it exceeds
-// the size last reported to the kernel.
-func (n *node) seen(l int) (outgrown bool) {
+// seen records a rendered content length.
+func (n *node) seen(l int) {
 	for {
 		cur := n.maxLen.Load()
 		if int64(l) <= cur || n.maxLen.CompareAndSwap(cur, int64(l)) {
-			break
+			return
 		}
 	}
-	size := n.size.Load()
-	return size > 0 && int64(l) > size
-}
-
-// quietRenders is how many renders for read(2), with no page cache read
-// in between, make a node's attributes cacheable.
-const quietRenders = 64
-
-// attrValid is how long the kernel may cache the node's attributes.
-//
-// The size is all that changes, and it matters only to page cache reads
-// (sendfile, splice, mmap): a short one trims the kernel's size to the
-// content read, which would cut the next one short should the content
-// grow. So a node starts with attributes valid for no time: with
-// default_permissions every open asks for them (fs/fuse/dir.c
-// fuse_permission), restoring the hint. That GETATTR is a round trip at
-// every open, though, about a fifth of an open-read-close; so once
-// quietRenders renders came through read(2) (direct I/O, which ignores the
-// size) with no page cache read, the attributes are cached like the tree.
-// The next page cache read turns that off again (Server.read), and the
-// release of its handle invalidates the cached size.
-func (n *node) attrValid() time.Duration {
-	if n.cacheAttr.Load() {
-		n.cachedOut.Store(true)
-		return cacheValid
-	}
-	return 0
-}
-
-// mayHoldAttr reports whether the kernel may hold cached attributes of
-// the node, and forgets that it did: the caller invalidates them. An
-// invalidation when the kernel asks at every open anyway would only
-// race with a GETATTR in flight, whose answer the kernel then drops
-// (fs/fuse/inode.c fuse_change_attributes compares attr versions).
-func (n *node) mayHoldAttr() bool { return n.cachedOut.Swap(false) }
-
-// directRender notes a render for read(2).
-func (n *node) directRender() {
-	if !n.cacheAttr.Load() && n.quiet.Add(1) >= quietRenders {
-		n.cacheAttr.Store(true)
-	}
-}
-
-// uncacheAttr makes every open ask for the attributes again: after a page
-// cache read, or when the content outgrew the size hint.
-func (n *node) uncacheAttr() {
-	n.cacheAttr.Store(false)
-	n.quiet.Store(0)
 }
 
 // tree is the static set of nodes of one Server.
@@ -144,6 +115,7 @@ func newTree(entries []Entry) *tree {
 	}
 	for i, e := range entries {
 		t.nodes[i].Entry = e
+		t.nodes[i].pathFd = -1
 		t.byName[e.Name] = fuse.NodeID(i + 2)
 	}
 	return t
@@ -159,8 +131,19 @@ func (t *tree) node(id fuse.NodeID) *node {
 	return &t.nodes[i]
 }
 
-// attr fills the attributes of node id.
-func (t *tree) attr(id fuse.NodeID) (fuse.Attr, bool) {
+// idOf returns the node ID of n, one of t's nodes.
+func (t *tree) idOf(n *node) fuse.NodeID {
+	for i := range t.nodes {
+		if &t.nodes[i] == n {
+			return fuse.NodeID(i + 2)
+		}
+	}
+	return 0
+}
+
+// attr fills the attributes of node id; size is the size of a file (see
+// Server.fileSize).
+func (t *tree) attr(id fuse.NodeID, size int64) (fuse.Attr, bool) {
 	a := fuse.Attr{
 		Valid: cacheValid,
 		Inode: uint64(id),
@@ -173,12 +156,8 @@ func (t *tree) attr(id fuse.NodeID) (fuse.Attr, bool) {
 		a.Mode = os.ModeDir | 0o555
 		a.Nlink = 2
 	case t.node(id) != nil:
-		// Direct I/O makes read(2) ask us whatever the size; the size
-		// matters to sendfile(2), see node.sizeHint and node.attrValid.
-		n := t.node(id)
 		a.Mode = 0o444
-		a.Valid = n.attrValid()
-		a.Size = n.sizeHint()
+		a.Size = uint64(size)
 		a.Blocks = (a.Size + 511) / 512
 	default:
 		return a, false

@@ -1,0 +1,257 @@
+package vfs
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// snapshotEntry renders snapshot k (counting from 1) as lines "k\n" up to
+// length(k) bytes, so a read mixing two snapshots, cut short or padded
+// shows.
+func snapshotEntry(name string, n *atomic.Int64, length func(k int64) int) Entry {
+	return Entry{Name: name, Render: func(b *bytes.Buffer) error {
+		k := n.Add(1)
+		line := strconv.FormatInt(k, 10) + "\n"
+		l := length(k)
+		for b.Len()+len(line) <= l {
+			b.WriteString(line)
+		}
+		b.WriteString(line[:l-b.Len()])
+		return nil
+	}}
+}
+
+// checkSnapshot reports whether b is one whole snapshot, and which.
+func checkSnapshot(b []byte, length func(k int64) int) (int64, error) {
+	end := bytes.IndexByte(b, '\n')
+	if end <= 0 {
+		return 0, fmt.Errorf("no first line in %d bytes %q", len(b), b[:min(len(b), 20)])
+	}
+	k, err := strconv.ParseInt(string(b[:end]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("first line %q", b[:end])
+	}
+	var want bytes.Buffer
+	line := strconv.FormatInt(k, 10) + "\n"
+	for want.Len()+len(line) <= length(k) {
+		want.WriteString(line)
+	}
+	want.WriteString(line[:length(k)-want.Len()])
+	if !bytes.Equal(b, want.Bytes()) {
+		i := 0
+		for i < len(b) && i < want.Len() && b[i] == want.Bytes()[i] {
+			i++
+		}
+		return k, fmt.Errorf("snapshot %d: got %d bytes, want %d, first difference at %d: %q", k, len(b), want.Len(), i, b[i:min(len(b), i+16)])
+	}
+	return k, nil
+}
+
+// sendfileAll copies path to /dev/null's like cat of busybox, with
+// sendfile(2), and returns what went through a pipe.
+func sendfileAll(path string) ([]byte, error) {
+	in, err := openRaw(path, syscall.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		return nil, err
+	}
+	r := os.NewFile(uintptr(p[0]), "pipe-r")
+	w := os.NewFile(uintptr(p[1]), "pipe-w")
+	defer r.Close()
+	var out []byte
+	done := make(chan error, 1)
+	go func() {
+		b, err := io.ReadAll(r)
+		out = b
+		done <- err
+	}()
+	var serr error
+	for {
+		k, err := syscall.Sendfile(int(w.Fd()), int(in), nil, 1<<20)
+		if err != nil {
+			serr = err
+			break
+		}
+		if k == 0 {
+			break
+		}
+	}
+	w.Close()
+	if err := <-done; err != nil {
+		return nil, err
+	}
+	return out, serr
+}
+
+// TestSizesFollowSnapshots: whatever the lengths of consecutive
+// snapshots, read(2) and sendfile(2) see each one whole, no more.
+func TestSizesFollowSnapshots(t *testing.T) {
+	var n atomic.Int64
+	lengths := []int{100, 5000, 100, 9000, 9000, 3, 4096, 8192, 4095, 12000, 7}
+	length := func(k int64) int { return lengths[(k-1)%int64(len(lengths))] }
+	s := mountTest(t, []Entry{snapshotEntry("f", &n, length)})
+	for i := range 3 * len(lengths) {
+		var b []byte
+		var err error
+		if i%2 == 0 {
+			b, err = readFileRaw(s.Path("f"))
+		} else {
+			b, err = sendfileAll(s.Path("f"))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := checkSnapshot(b, length); err != nil {
+			t.Errorf("open %d (sendfile %v): %v", i, i%2 == 1, err)
+		}
+	}
+}
+
+// TestConcurrentReadersOwnSnapshots: readers opening the same file at the
+// same time, some with read(2), some with sendfile(2), one keeping a
+// descriptor open and re-reading it, never see a mixed, cut or padded
+// snapshot, and nobody waits long.
+func TestConcurrentReadersOwnSnapshots(t *testing.T) {
+	var n atomic.Int64
+	length := func(k int64) int { return 1000 + int(k%7)*1500 } // 1000..10000, across pages
+	s := mountTest(t, []Entry{snapshotEntry("f", &n, length)})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	var reads atomic.Int64
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var b []byte
+				var err error
+				if g%3 == 2 {
+					b, err = sendfileAll(s.Path("f"))
+				} else {
+					b, err = readFileRaw(s.Path("f"))
+				}
+				if err == nil {
+					_, err = checkSnapshot(b, length)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("reader %d: %w", g, err)
+					return
+				}
+				reads.Add(1)
+			}
+		}()
+	}
+	// The kept descriptor: lseek(0) and read the whole file, like top.
+	// (In pieces, a pass can straddle an invalidation: pagecache.go.)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f, err := openRaw(s.Path("f"), syscall.O_RDONLY)
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer f.Close()
+		seen := map[int64]bool{}
+		for {
+			select {
+			case <-stop:
+				if len(seen) < 3 {
+					errs <- fmt.Errorf("kept descriptor saw %d snapshots in all, want it to see new ones", len(seen))
+				}
+				return
+			default:
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				errs <- err
+				return
+			}
+			var b []byte
+			buf := make([]byte, 64<<10)
+			for {
+				k, err := f.Read(buf)
+				b = append(b, buf[:k]...)
+				if err == io.EOF || k == 0 {
+					break
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			k, err := checkSnapshot(b, length)
+			if err != nil {
+				errs <- fmt.Errorf("kept descriptor: %w", err)
+				return
+			}
+			seen[k] = true
+			time.Sleep(3 * staleAfter)
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if reads.Load() < 100 {
+		t.Errorf("%d reads in 1.5 s, want many more", reads.Load())
+	}
+}
+
+// TestOpenWaitsForOwnerAtMostStaleAfter: an OPEN while another handle
+// owns the page cache waits for its release, but not for longer than
+// staleAfter when the owner stays open; it then reads its own snapshot.
+func TestOpenWaitsForOwnerAtMostStaleAfter(t *testing.T) {
+	var n atomic.Int64
+	length := func(int64) int { return 50 }
+	s := mountTest(t, []Entry{snapshotEntry("f", &n, length)})
+	for range 3 { // past the first opens, which find the LOOKUP's size
+		if _, err := readFileRaw(s.Path("f")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, s)
+	a, err := openRaw(s.Path("f"), syscall.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	start := time.Now()
+	b, err := readFileRaw(s.Path("f"))
+	waited := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := checkSnapshot(b, length)
+	if err != nil || k != n.Load() {
+		t.Errorf("second open read snapshot %d (%v), want its own, %d", k, err, n.Load())
+	}
+	if waited > 20*staleAfter {
+		t.Errorf("second open took %v while the first stayed open, want about %v", waited, staleAfter)
+	}
+	buf := make([]byte, 100)
+	m, _ := a.Read(buf)
+	if _, err := checkSnapshot(buf[:m], length); err != nil {
+		t.Errorf("first handle: %v", err)
+	}
+}

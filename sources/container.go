@@ -99,6 +99,8 @@ type Container struct {
 
 	// files keeps the kernel files the readers use open (see fileCache).
 	files fileCache
+	// cpuinfo is the host's /proc/cpuinfo text, reused for a while.
+	cpuinfo hostCpuinfo
 	// bufs holds *[]byte scratch buffers for the files' content.
 	bufs sync.Pool
 }

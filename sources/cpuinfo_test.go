@@ -2,12 +2,14 @@ package sources
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cpuinfoX86 builds an x86 /proc/cpuinfo with the field layout of
@@ -158,5 +160,34 @@ func TestCpuinfoBitsFor(t *testing.T) {
 		if got := bitsFor(n); got != want {
 			t.Errorf("bitsFor(%d) = %d, want %d", n, got, want)
 		}
+	}
+}
+
+// TestHostCpuinfoReuse: the host text is read again when it is older than
+// hostCpuinfoMaxAge or the CPU view changed, and reused otherwise.
+func TestHostCpuinfoReuse(t *testing.T) {
+	var h hostCpuinfo
+	reads := 0
+	read := func() ([]byte, error) { reads++; return []byte(fmt.Sprintf("read %d", reads)), nil }
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		at      time.Duration
+		visible []int
+		want    string
+	}{
+		{0, []int{0, 1}, "read 1"},
+		{hostCpuinfoMaxAge / 2, []int{0, 1}, "read 1"},
+		{hostCpuinfoMaxAge / 2, []int{1}, "read 2"},                   // cpuset changed
+		{hostCpuinfoMaxAge/2 + hostCpuinfoMaxAge, []int{1}, "read 3"}, // too old
+		{0, []int{1}, "read 4"},                                       // clock went back
+	}
+	for i, s := range steps {
+		got, err := h.get(t0.Add(s.at), s.visible, read)
+		if err != nil || string(got) != s.want {
+			t.Errorf("step %d: %q, %v; want %q", i, got, err, s.want)
+		}
+	}
+	if _, err := h.get(t0, []int{1}, func() ([]byte, error) { return nil, errors.New("gone") }); err == nil {
+		t.Error("read error not returned")
 	}
 }

@@ -76,3 +76,46 @@ func BenchmarkParseRuncStatePodman(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResolve times Resolve of a minimal container's init on this
+// host after starting n of them (each one process, so the host holds n
+// more), against the load of every process outside the host's pid
+// namespace that Resolve did before it read only the target's mount
+// namespace ("full").
+func BenchmarkResolve(b *testing.B) {
+	for _, n := range []int{20, 500, 1000} {
+		for _, full := range []bool{false, true} {
+			name := fmt.Sprintf("bare=%d", n)
+			if full {
+				name += "/full"
+			}
+			b.Run(name, func(b *testing.B) {
+				requireRoot(b)
+				var pids []int
+				for range n {
+					pids = append(pids, startBare(b))
+				}
+				opts := Options{Cache: &Cache{}}
+				i := 0
+				for b.Loop() {
+					pid := pids[i%len(pids)]
+					i++
+					var err error
+					if full {
+						_, err = resolveFullFor(opts, pid)
+					} else {
+						_, err = Resolve(opts, pid)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				all, err := listPIDs("/proc")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(len(all)), "procs")
+			})
+		}
+	}
+}

@@ -43,6 +43,14 @@
 // for a Podman container's 100 kB one), which an Options.Cache kept between
 // Scans saves for files that did not change.
 //
+// Resolve reads the link ns/mnt of every process, and the rest only for
+// the processes of the target's mount namespace, which is enough to apply
+// the rules above exactly (see resolveMembers); it reads everything Scan
+// reads only when a member of that mount namespace entered a pid namespace
+// whose init is elsewhere (a pod sharing its sandbox's pid namespace).
+// BenchmarkResolve with 1,000 minimal containers (~1,080 processes): 2.4
+// ms, against 21 ms for the full load.
+//
 // # When not to use it
 //
 // The package reads only; it never asks a runtime anything, never enters a

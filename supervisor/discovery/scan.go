@@ -221,18 +221,25 @@ const (
 // satisfying it wins. byOldest prefers a process whose parent is outside the
 // mount namespace among processes started in the same tick.
 func (s *scanner) pickInit(members []*proc, inits map[uint64]*proc, recorded map[int][]record) (*proc, initRule) {
+	return s.pickBy(members, func(m *proc) initRule {
+		switch {
+		case len(recorded[m.pid]) > 0:
+			return byRuntime
+		case inits[m.pidNS] == m:
+			return byPIDNSInit
+		case s.isEntry(m):
+			return byEntry
+		}
+		return byOldest
+	})
+}
+
+// pickBy is pickInit with the rule of each member given by ruleOf.
+func (s *scanner) pickBy(members []*proc, ruleOf func(*proc) initRule) (*proc, initRule) {
 	var best *proc
 	var bestRule initRule
 	for _, m := range members {
-		rule := byOldest
-		switch {
-		case len(recorded[m.pid]) > 0:
-			rule = byRuntime
-		case inits[m.pidNS] == m:
-			rule = byPIDNSInit
-		case s.isEntry(m):
-			rule = byEntry
-		}
+		rule := ruleOf(m)
 		if best == nil || rule < bestRule || (rule == bestRule && s.beats(m, best, rule)) {
 			best, bestRule = m, rule
 		}
@@ -351,6 +358,12 @@ func Scan(opts Options) ([]Container, error) {
 // Errors: the process does not exist (errors.Is ErrNoProcess), it is in the
 // host's mount namespace (ErrNotContainer), or the procfs cannot be read.
 // Each names pid.
+//
+// Cost: one readlink of ns/mnt per process of the host, then a few reads
+// per process of pid's mount namespace (see resolveMembers); the full
+// load that Scan does is only needed when a member of the namespace
+// entered a pid namespace whose init is elsewhere (a pod sharing its pid
+// namespace) or the kernel has no NSpid line.
 func Resolve(opts Options, pid int) (Container, error) {
 	s, err := newScanner(opts.procRoot())
 	if err != nil {
@@ -366,6 +379,18 @@ func Resolve(opts Options, pid int) (Container, error) {
 	if target.mntNS == s.hostMnt {
 		return Container{}, fmt.Errorf("resolve pid %d: %w (mnt:[%d])", pid, ErrNotContainer, target.mntNS)
 	}
+	c, ok, err := resolveMembers(opts, s, target)
+	if err != nil || ok {
+		return c, err
+	}
+	s.procs = map[int]*proc{}
+	return resolveFull(opts, s, target)
+}
+
+// resolveFull is Resolve by Scan's rules over every process outside the
+// host's pid namespace: what resolveMembers cannot decide alone.
+func resolveFull(opts Options, s *scanner, target *proc) (Container, error) {
+	pid := target.pid
 	if err := s.load(target.mntNS); err != nil {
 		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, err)
 	}
@@ -385,13 +410,18 @@ func Resolve(opts Options, pid int) (Container, error) {
 		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, err)
 	}
 	init, _ := s.pickInit(s.groups()[target.mntNS], inits, recorded)
-	c, err := s.container(init, recorded[init.pid], newPodmanStore(opts.Cache))
+	return s.resolved(opts, pid, target.mntNS, init, recorded[init.pid])
+}
+
+// resolved builds Resolve's answer once init is chosen.
+func (s *scanner) resolved(opts Options, pid int, mntNS uint64, init *proc, recs []record) (Container, error) {
+	c, err := s.container(init, recs, newPodmanStore(opts.Cache))
 	if err != nil {
 		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, err)
 	}
 	if c == nil {
 		return Container{}, fmt.Errorf("resolve pid %d: init %d of its mount namespace mnt:[%d] exited: %w",
-			pid, init.pid, target.mntNS, ErrNoProcess)
+			pid, init.pid, mntNS, ErrNoProcess)
 	}
 	return *c, nil
 }

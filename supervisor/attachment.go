@@ -13,7 +13,9 @@ import (
 )
 
 // attachment is one attached container: its static binding and the
-// resources serving it.
+// resources serving it. Everything but mu's fields and the server's
+// counters is set before the attachment is registered and never changes
+// after: the state file keeps its encoding (see encoded).
 type attachment struct {
 	id         string
 	c          discovery.Container
@@ -33,6 +35,18 @@ type attachment struct {
 	lastErr   string
 	health    string    // "healthy" or "broken: ..." as of checkedAt
 	checkedAt time.Time // last attach, heal or reconcile check
+
+	// The state file's entry for this container and what it was
+	// encoded from; guarded by Supervisor.saveMu.
+	enc    []byte
+	encDyn infoDynamic
+}
+
+// infoDynamic is the part of info that changes after attach.
+type infoDynamic struct {
+	reads, errors   uint64
+	lastErr, health string
+	checkedAt       time.Time
 }
 
 // setHealth records the outcome of a check of the container's mounts.
@@ -48,8 +62,8 @@ func (a *attachment) setError(msg string) {
 	a.mu.Unlock()
 }
 
-// info is the attachment's view in the control API.
-func (a *attachment) info() ContainerInfo {
+// dynamic returns what info reports that changes after attach.
+func (a *attachment) dynamic() infoDynamic {
 	st := a.server.Stats()
 	a.mu.Lock()
 	last, health, checked := a.lastErr, a.health, a.checkedAt
@@ -62,6 +76,30 @@ func (a *attachment) info() ContainerInfo {
 	if last == "" {
 		last = st.LastError
 	}
+	return infoDynamic{reads: st.Reads, errors: st.Errors, lastErr: last, health: health, checkedAt: checked}
+}
+
+// info is the attachment's view in the control API.
+func (a *attachment) info() ContainerInfo { return a.infoWith(a.dynamic()) }
+
+// encoded returns the attachment's entry in the state file: info as
+// json.MarshalIndent writes it inside Status (see encodeState). It is
+// encoded again only when its dynamic part changed. The caller holds
+// Supervisor.saveMu.
+func (a *attachment) encoded() ([]byte, error) {
+	d := a.dynamic()
+	if a.enc != nil && d == a.encDyn {
+		return a.enc, nil
+	}
+	b, err := encodeEntry(a.infoWith(d))
+	if err != nil {
+		return nil, err
+	}
+	a.enc, a.encDyn = b, d
+	return b, nil
+}
+
+func (a *attachment) infoWith(d infoDynamic) ContainerInfo {
 	dirs := map[string]string{}
 	for k, v := range a.cg.V1 {
 		dirs[k] = v
@@ -83,11 +121,11 @@ func (a *attachment) info() ContainerInfo {
 		Targets:    a.targets,
 		Refused:    a.refused,
 		AttachedAt: a.attachedAt,
-		Reads:      st.Reads,
-		Errors:     st.Errors,
-		LastError:  last,
-		Health:     health,
-		CheckedAt:  checked,
+		Reads:      d.reads,
+		Errors:     d.errors,
+		LastError:  d.lastErr,
+		Health:     d.health,
+		CheckedAt:  d.checkedAt,
 	}
 }
 

@@ -45,6 +45,10 @@ type Supervisor struct {
 	byNS   map[uint64]*attachment
 	closed bool
 
+	// saveMu serialises state file writes, so that the last one written
+	// is the last one taken, and guards the attachments' encodings.
+	saveMu sync.Mutex
+
 	previous      []ContainerInfo // what the previous daemon had attached
 	lastReconcile *LastReconcile
 	policyError   string
@@ -114,40 +118,57 @@ func wallStart(ticks uint64) time.Time {
 
 // Status returns the daemon's state.
 func (s *Supervisor) Status() Status {
-	st := Status{
-		Daemon: DaemonInfo{
-			PID:       os.Getpid(),
-			Version:   s.cfg.Version,
-			StartedAt: s.started,
-			Socket:    s.cfg.Socket,
-			StateDir:  s.cfg.StateDir,
-
-			Goroutines: runtime.NumGoroutine(),
-			Threads:    countThreads(),
-			FDs:        countFDs(),
-		},
-		Containers: []ContainerInfo{},
-	}
-	s.mu.Lock()
-	st.Daemon.LastReconcile = s.lastReconcile
-	st.Daemon.PolicyError = s.policyError
-	s.mu.Unlock()
+	st := Status{Daemon: s.daemonInfo(), Containers: []ContainerInfo{}}
 	for _, a := range s.list() {
 		st.Containers = append(st.Containers, a.info())
 	}
 	return st
 }
 
-// countThreads counts the daemon's OS threads.
-func countThreads() int {
-	des, _ := os.ReadDir("/proc/self/task")
-	return len(des)
+// daemonInfo returns the daemon part of Status.
+func (s *Supervisor) daemonInfo() DaemonInfo {
+	d := DaemonInfo{
+		PID:       os.Getpid(),
+		Version:   s.cfg.Version,
+		StartedAt: s.started,
+		Socket:    s.cfg.Socket,
+		StateDir:  s.cfg.StateDir,
+
+		Goroutines: runtime.NumGoroutine(),
+		Threads:    countEntries("/proc/self/task"),
+		FDs:        countFDs(),
+	}
+	s.mu.Lock()
+	d.LastReconcile = s.lastReconcile
+	d.PolicyError = s.policyError
+	s.mu.Unlock()
+	return d
 }
 
-// countFDs counts the daemon's open file descriptors.
+// countFDs counts the daemon's open file descriptors, as many as a
+// listing of /proc/self/fd shows (the listing's own descriptor included).
+// Since Linux 6.2 the size stat reports for that directory is the number
+// of open descriptors, which costs nothing per descriptor; listing them
+// costs about 0.65 ms with 500 containers (4 fds each). Older kernels
+// report 0, and the directory is listed.
 func countFDs() int {
-	des, _ := os.ReadDir("/proc/self/fd")
-	return len(des)
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/fd", &st); err == nil && st.Size > 0 {
+		return int(st.Size) + 1
+	}
+	return countEntries("/proc/self/fd")
+}
+
+// countEntries counts the entries of a directory without sorting them as
+// os.ReadDir would.
+func countEntries(dir string) int {
+	f, err := os.Open(dir)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	return len(names)
 }
 
 // policies returns the current policies.

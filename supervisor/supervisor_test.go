@@ -1,9 +1,12 @@
 package supervisor
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/lxmount/lxmount/supervisor/discovery"
 )
@@ -73,5 +76,65 @@ func TestSummaryLine(t *testing.T) {
 	want := "attached 3, healed 2, reapplied 0, detached 1, unchanged 40, failed 0"
 	if s.String() != want {
 		t.Errorf("%q, want %q", s.String(), want)
+	}
+}
+
+// TestAssembleState checks that the state file assembled from the cached
+// per-container encodings is byte for byte json.MarshalIndent of Status.
+func TestAssembleState(t *testing.T) {
+	at := time.Date(2026, 11, 26, 12, 0, 1, 123456789, time.UTC)
+	full := ContainerInfo{
+		ID: "web-1", Runtime: "runc", Name: "web <1> & co", InitPID: 4242, InitStart: 1234567, MountNS: 4026532301,
+		Cgroup: "/web-1", CgroupDirs: map[string]string{"memory": "/sys/fs/cgroup/memory/web-1", "unified": "/sys/fs/cgroup/unified/web-1"},
+		Policy: "default", Files: []string{"meminfo", "cpuinfo"}, Targets: []string{"/proc/meminfo", "/proc/cpuinfo"},
+		Refused: map[string]string{"pressure_cpu": "not available for this container"}, AttachedAt: at,
+		Reads: 17, Errors: 1, LastError: "render \"x\": failed\n", Health: "healthy", CheckedAt: at.Add(time.Second),
+	}
+	daemon := DaemonInfo{PID: 123, Version: "v0.1.0", StartedAt: at, Socket: "/run/lxmount/lxmount.sock", StateDir: "/run/lxmount",
+		Goroutines: 12, Threads: 9, FDs: 14,
+		LastReconcile: &LastReconcile{At: at, Summary: Summary{Attached: 3}, Took: "1ms"}, PolicyError: "bad"}
+	for _, st := range []Status{
+		{Daemon: daemon, Containers: []ContainerInfo{}},
+		{Daemon: DaemonInfo{PID: 1}, Containers: []ContainerInfo{{ID: "x"}}},
+		{Daemon: daemon, Containers: []ContainerInfo{full, {ID: "y", Files: []string{}}, full}},
+	} {
+		want, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, '\n')
+		d, err := json.MarshalIndent(st.Daemon, "  ", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var entries [][]byte
+		for _, ci := range st.Containers {
+			e, err := encodeEntry(ci)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries = append(entries, e)
+		}
+		if got := assembleState(d, entries); !bytes.Equal(got, want) {
+			t.Errorf("assembled state:\n%s\nwant (json.MarshalIndent):\n%s", got, want)
+		}
+	}
+}
+
+// TestCountFDs compares countFDs with a listing of /proc/self/fd.
+func TestCountFDs(t *testing.T) {
+	for range 20 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
+	des, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	if got := countFDs(); got != len(des) {
+		t.Errorf("countFDs() = %d, a listing of /proc/self/fd shows %d", got, len(des))
 	}
 }

@@ -81,26 +81,46 @@ func (s *Server) open(n *node, r *fuse.OpenRequest) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.open > 0 && n.young == n.open {
-		n.deferred = append(n.deferred, r)
+		// Rendered now, while the young handles are read: when they are
+		// released, only the store is left to do. Still a snapshot
+		// taken during this open(2).
+		d := deferredOpen{r: r}
+		if !s.declining.Load() {
+			d.b = s.getBuf()
+			d.err = s.render(n, d.b)
+		}
+		n.deferred = append(n.deferred, d)
 		s.queueExpiry(n, n.snapAt.Add(staleAfter))
 		return
 	}
-	s.openLocked(n, r)
+	s.openLocked(n, deferredOpen{r: r})
 }
 
-// openLocked creates the handle of r and answers it: with the page cache
-// if the node has no other open handle, else with direct I/O. n.mu is
-// held.
-func (s *Server) openLocked(n *node, r *fuse.OpenRequest) {
+// deferredOpen is an OPEN waiting for the young handles' release, and
+// the snapshot rendered for it (b nil: none yet).
+type deferredOpen struct {
+	r   *fuse.OpenRequest
+	b   *bytes.Buffer
+	err error
+}
+
+// openLocked creates the handle of d.r and answers it: with the page
+// cache if the node has no other open handle, else with direct I/O. It
+// renders unless d holds a snapshot. n.mu is held.
+func (s *Server) openLocked(n *node, d deferredOpen) {
+	r := d.r
 	h := &handle{id: r.Header.Node, node: n}
 	n.open++
-	if s.declining.Load() {
+	if d.b == nil && s.declining.Load() {
 		// declinePoll's OPEN: no render, no store.
 		s.respondDirect(n, h, r)
 		return
 	}
-	b := s.getBuf()
-	err := s.render(n, b)
+	b, err := d.b, d.err
+	if b == nil {
+		b = s.getBuf()
+		err = s.render(n, b)
+	}
 	switch {
 	case err != nil || n.pathFd < 0:
 	case n.open == 1:
@@ -212,13 +232,13 @@ func (s *Server) openNextDeferred(n *node) {
 	if n.open > 0 && n.young == n.open || len(n.deferred) == 0 {
 		return
 	}
-	r := n.deferred[0]
-	n.deferred[0] = nil
+	d := n.deferred[0]
+	n.deferred[0] = deferredOpen{}
 	n.deferred = n.deferred[1:]
 	if len(n.deferred) == 0 {
 		n.deferred = nil
 	}
-	s.openLocked(n, r)
+	s.openLocked(n, d)
 }
 
 // lookupSize is the size told at LOOKUP: the snapshot's length, else the

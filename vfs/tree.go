@@ -50,7 +50,7 @@ type node struct {
 	// direct counts the open direct I/O handles.
 	direct int
 	// deferred are OPENs waiting for the young handles' release.
-	deferred []*fuse.OpenRequest
+	deferred []deferredOpen
 	// fills counts writes into the page cache (stores and page reads
 	// answered); pagesGone says none happened since an invalidation of
 	// the whole page cache completed.

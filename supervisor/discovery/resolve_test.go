@@ -215,19 +215,9 @@ func TestResolveMatchesFullLoad(t *testing.T) {
 
 // resolveFullFor is Resolve with the full load only.
 func resolveFullFor(opts Options, pid int) (Container, error) {
-	s, err := newScanner(opts.procRoot())
+	s, target, err := resolveTarget(opts, pid)
 	if err != nil {
 		return Container{}, err
-	}
-	target, err := s.readProc(pid)
-	if err != nil {
-		return Container{}, fmt.Errorf("resolve: %w", err)
-	}
-	if target == nil {
-		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, ErrNoProcess)
-	}
-	if target.mntNS == s.hostMnt {
-		return Container{}, fmt.Errorf("resolve pid %d: %w (mnt:[%d])", pid, ErrNotContainer, target.mntNS)
 	}
 	return resolveFull(opts, s, target)
 }

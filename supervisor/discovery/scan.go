@@ -365,19 +365,9 @@ func Scan(opts Options) ([]Container, error) {
 // entered a pid namespace whose init is elsewhere (a pod sharing its pid
 // namespace) or the kernel has no NSpid line.
 func Resolve(opts Options, pid int) (Container, error) {
-	s, err := newScanner(opts.procRoot())
+	s, target, err := resolveTarget(opts, pid)
 	if err != nil {
-		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, err)
-	}
-	target, err := s.readProc(pid)
-	if err != nil {
-		return Container{}, fmt.Errorf("resolve: %w", err)
-	}
-	if target == nil {
-		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, ErrNoProcess)
-	}
-	if target.mntNS == s.hostMnt {
-		return Container{}, fmt.Errorf("resolve pid %d: %w (mnt:[%d])", pid, ErrNotContainer, target.mntNS)
+		return Container{}, err
 	}
 	c, ok, err := resolveMembers(opts, s, target)
 	if err != nil || ok {
@@ -385,6 +375,26 @@ func Resolve(opts Options, pid int) (Container, error) {
 	}
 	s.procs = map[int]*proc{}
 	return resolveFull(opts, s, target)
+}
+
+// resolveTarget reads pid for Resolve: a scanner, and the process, which
+// must exist and be outside the host's mount namespace.
+func resolveTarget(opts Options, pid int) (*scanner, *proc, error) {
+	s, err := newScanner(opts.procRoot())
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolve pid %d: %w", pid, err)
+	}
+	target, err := s.readProc(pid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolve: %w", err)
+	}
+	if target == nil {
+		return nil, nil, fmt.Errorf("resolve pid %d: %w", pid, ErrNoProcess)
+	}
+	if target.mntNS == s.hostMnt {
+		return nil, nil, fmt.Errorf("resolve pid %d: %w (mnt:[%d])", pid, ErrNotContainer, target.mntNS)
+	}
+	return s, target, nil
 }
 
 // resolveFull is Resolve by Scan's rules over every process outside the

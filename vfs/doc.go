@@ -9,13 +9,16 @@
 // thread, and on its thread while it is being read (see device and
 // Server.reader); docs/benchmarks.md has the measurements.
 //
-// Reads behave like procfs (fs/seq_file.c): content is rendered when a read
-// at offset 0 arrives, and later offsets are served from that open handle's
-// snapshot, so lseek(0)+read as top does yields fresh data. Files are opened
-// with direct I/O so the page cache never serves stale content. An
-// open-read-close costs OPEN, READ, READ (EOF) and RELEASE: FLUSH is
-// declined once, and attributes are cached while no page cache read
-// (sendfile) needs their size refreshed (see node.attrValid).
+// Every open renders a fresh snapshot. When the file has no other open
+// handle, the OPEN stores the snapshot in the kernel's page cache of the
+// file with its exact size, and reads, EOF and sendfile(2) are served by
+// the kernel: an open-read-close costs OPEN and RELEASE (FLUSH is declined
+// once). Opens of a file take turns in the page cache; descriptors kept
+// open and re-read from offset 0 (top) get a new snapshot within about
+// staleAfter; while one is open, other opens get direct I/O, where a read
+// at offset 0 renders afresh and later offsets are served from the
+// handle's snapshot, like procfs (fs/seq_file.c). pagecache.go has the
+// design and its invariants.
 //
 // The package knows nothing of containers, cgroups or namespaces: the
 // caller hands in Entries whose Render functions are already bound.

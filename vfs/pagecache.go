@@ -32,7 +32,10 @@ import (
 //     cache could tear that copy. An OPEN that finds only handles opened
 //     since the last store open (node.young: a reader that opens, reads
 //     and closes releases within microseconds) waits for their release
-//     (node.deferred), then stores. Handles still open staleAfter after
+//     (node.deferred), then stores. OPENs that waited together get one
+//     snapshot, rendered once the last of them arrived (so taken during
+//     each one's open(2)), stored once and read by all of them: a
+//     reader never gets a snapshot rendered before its open. Handles still open staleAfter after
 //     the store are kept descriptors (top keeps /proc/stat open and
 //     re-reads it); while one is open, OPENs are answered at once with
 //     direct I/O, whose reads come to us and get the handle's own
@@ -84,8 +87,10 @@ func (s *Server) open(n *node, r *fuse.OpenRequest) {
 		// Rendered now, while the young handles are read: when they are
 		// released, only the store is left to do. Still a snapshot
 		// taken during this open(2).
+		// Only the first waiting OPEN renders: when several wait, they
+		// share a snapshot rendered once they all arrived (openBatch).
 		d := deferredOpen{r: r}
-		if !s.declining.Load() {
+		if len(n.deferred) == 0 && !s.declining.Load() {
 			d.b = s.getBuf()
 			d.err = s.render(n, d.b)
 		}
@@ -232,13 +237,52 @@ func (s *Server) openNextDeferred(n *node) {
 	if n.open > 0 && n.young == n.open || len(n.deferred) == 0 {
 		return
 	}
+	if len(n.deferred) > 1 && n.open == 0 && s.openBatch(n) {
+		return
+	}
 	d := n.deferred[0]
 	n.deferred[0] = deferredOpen{}
 	n.deferred = n.deferred[1:]
 	if len(n.deferred) == 0 {
 		n.deferred = nil
 	}
+	if d.b == nil && len(n.deferred) > 0 && !s.declining.Load() {
+		// It waited behind the one that rendered: the next one renders
+		// now, after its own arrival.
+		d.b = s.getBuf()
+		d.err = s.render(n, d.b)
+	}
 	s.openLocked(n, d)
+}
+
+// openBatch answers all the waiting OPENs of n, which has no open handle,
+// with one snapshot rendered now, after the last of them arrived: a
+// snapshot taken during each of their open(2) calls, stored once, and
+// read by all of them from the page cache, where nothing replaces it
+// until all of them are released. It reports false, having answered
+// none, if the render or the store failed. n.mu is held.
+func (s *Server) openBatch(n *node) bool {
+	b := s.getBuf()
+	if s.render(n, b) != nil || !s.storeData(s.tree.idOf(n), b.Bytes(), s.kernelSize(n)) {
+		s.putBuf(b)
+		return false
+	}
+	batch := n.deferred
+	n.deferred = nil
+	n.reads.Add(uint64(len(batch) - 1)) // one render, served len(batch) times
+	for i, d := range batch {
+		s.putBuf(d.b)
+		h := &handle{id: d.r.Header.Node, node: n}
+		n.open++
+		if i == 0 {
+			s.adopt(n, h, b)
+		} else {
+			h.cached = true
+			s.makeYoung(n, h)
+		}
+		d.r.Respond(&fuse.OpenResponse{Handle: s.handles.add(h), Flags: fuse.OpenKeepCache})
+	}
+	return true
 }
 
 // lookupSize is the size told at LOOKUP: the snapshot's length, else the

@@ -255,3 +255,71 @@ func TestOpenWaitsForOwnerAtMostStaleAfter(t *testing.T) {
 		t.Errorf("first handle: %v", err)
 	}
 }
+
+// TestWaitingOpensShareOneSnapshot: OPENs that wait for a young handle
+// are answered together, when it is released, with one snapshot rendered
+// after all of them arrived.
+func TestWaitingOpensShareOneSnapshot(t *testing.T) {
+	var n atomic.Int64
+	length := func(int64) int { return 300 }
+	s := mountTest(t, []Entry{snapshotEntry("f", &n, length)})
+	for range 3 { // past the first opens, which find the LOOKUP's size
+		if _, err := readFileRaw(s.Path("f")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, s)
+	node := &s.tree.nodes[0]
+	waiting := func() int {
+		node.mu.Lock()
+		defer node.mu.Unlock()
+		return len(node.deferred)
+	}
+	const openers = 3
+	for attempt := 0; ; attempt++ {
+		a, err := openRaw(s.Path("f"), syscall.O_RDONLY)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := n.Load()
+		got := make(chan int64, openers)
+		for range openers {
+			go func() {
+				b, err := readFileRaw(s.Path("f"))
+				k, cerr := checkSnapshot(b, length)
+				if err != nil || cerr != nil {
+					t.Errorf("waiting opener: %v %v", err, cerr)
+				}
+				got <- k
+			}()
+		}
+		deadline := time.Now().Add(staleAfter / 2)
+		for waiting() < openers && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Microsecond)
+		}
+		all := waiting() == openers
+		a.Close()
+		var ks []int64
+		for range openers {
+			ks = append(ks, <-got)
+		}
+		settle(t, s)
+		if !all {
+			if attempt < 5 {
+				continue // the machine was too slow to queue them in time
+			}
+			t.Fatalf("the %d openers never waited together", openers)
+		}
+		for _, k := range ks {
+			if k != ks[0] || k <= first {
+				t.Fatalf("waiting openers read snapshots %v, want one rendered after the first handle's %d", ks, first)
+			}
+		}
+		if renders := n.Load() - first; renders > 2 {
+			// One render at the first waiting OPEN's arrival (kept only
+			// when it waits alone), one for the batch.
+			t.Errorf("%d renders for %d waiting openers, want at most 2", renders, openers)
+		}
+		return
+	}
+}

@@ -36,7 +36,7 @@ type Options struct {
 
 // Stats are a Server's counters.
 type Stats struct {
-	Reads     uint64 // renders served (reads at offset 0)
+	Reads     uint64 // snapshots served: opens, and re-reads from offset 0
 	Errors    uint64 // renders that failed
 	LastError string // the last render error, if any
 }

@@ -30,7 +30,7 @@ const cacheValid = time.Hour
 // it and the handles of the node.
 type node struct {
 	Entry
-	reads  atomic.Uint64 // renders served
+	reads  atomic.Uint64 // snapshots served (Stats.Reads)
 	errors atomic.Uint64 // renders that failed
 	maxLen atomic.Int64  // longest content rendered so far
 

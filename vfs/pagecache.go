@@ -430,7 +430,7 @@ func (s *Server) closePaths() {
 
 // timerQueue holds the nodes to expire, at most one entry per node
 // (node.timerQueued). The serving reader runs them (Server.reader): a hot
-// reader wakes up for them, and one going cold runs all of them first.
+// reader wakes up for them and does not go cold while one is queued.
 type timerQueue struct {
 	mu sync.Mutex
 	q  []timer
@@ -460,13 +460,13 @@ func (t *timerQueue) next() (time.Time, bool) {
 	return first, len(t.q) > 0
 }
 
-// take removes and returns the nodes due by now (all if now is zero).
+// take removes and returns the nodes due by now.
 func (t *timerQueue) take(now time.Time, into []*node) []*node {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	kept := t.q[:0]
 	for _, e := range t.q {
-		if now.IsZero() || !e.due.After(now) {
+		if !e.due.After(now) {
 			into = append(into, e.n)
 		} else {
 			kept = append(kept, e)
@@ -477,7 +477,7 @@ func (t *timerQueue) take(now time.Time, into []*node) []*node {
 	return into
 }
 
-// runTimers expires the nodes due by now (all if now is zero).
+// runTimers expires the nodes due by now.
 func (s *Server) runTimers(now time.Time) {
 	var buf [16]*node
 	for _, n := range s.timers.take(now, buf[:0]) {

@@ -224,7 +224,7 @@ func (s *Server) declinePoll() {
 // request, it hands over to a hot reader, which waits on its thread
 // (device.hotRequest) until hotWindow passes without a request, then hands
 // over to a cold reader again. The hot reader also runs the timers of
-// pagecache.go as they fall due; one going cold runs those left first. So a thread waits for a container only
+// pagecache.go as they fall due, and stays hot until none is left. So a thread waits for a container only
 // while it is being read; threads freed so go back to the runtime's pool,
 // whose size is the most containers ever read at the same moment.
 //
@@ -251,7 +251,14 @@ func (s *Server) reader(hot bool) {
 				if time.Now().Before(windowEnd) {
 					continue // a timer is due
 				}
-				s.runTimers(time.Time{}) // all: nobody wakes up for them cold
+				// Nobody runs timers for a cold reader: stay hot
+				// until none is left (they fall due within
+				// staleAfter of the requests that queued them).
+				s.runTimers(time.Now())
+				if due, pending := s.timers.next(); pending {
+					windowEnd = due
+					continue
+				}
 				s.handOver(false)
 				return
 			}

@@ -218,19 +218,27 @@ func TestConcurrentReadersOwnSnapshots(t *testing.T) {
 	}
 }
 
+// mountWarm mounts e as "f" and reads it past the first opens, which find
+// the LOOKUP's size too big, until no handle is open.
+func mountWarm(t *testing.T, e Entry) *Server {
+	t.Helper()
+	s := mountTest(t, []Entry{e})
+	for range 3 {
+		if _, err := readFileRaw(s.Path("f")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, s)
+	return s
+}
+
 // TestOpenWaitsForOwnerAtMostStaleAfter: an OPEN while another handle
 // owns the page cache waits for its release, but not for longer than
 // staleAfter when the owner stays open; it then reads its own snapshot.
 func TestOpenWaitsForOwnerAtMostStaleAfter(t *testing.T) {
 	var n atomic.Int64
 	length := func(int64) int { return 50 }
-	s := mountTest(t, []Entry{snapshotEntry("f", &n, length)})
-	for range 3 { // past the first opens, which find the LOOKUP's size
-		if _, err := readFileRaw(s.Path("f")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	settle(t, s)
+	s := mountWarm(t, snapshotEntry("f", &n, length))
 	a, err := openRaw(s.Path("f"), syscall.O_RDONLY)
 	if err != nil {
 		t.Fatal(err)
@@ -262,13 +270,7 @@ func TestOpenWaitsForOwnerAtMostStaleAfter(t *testing.T) {
 func TestWaitingOpensShareOneSnapshot(t *testing.T) {
 	var n atomic.Int64
 	length := func(int64) int { return 300 }
-	s := mountTest(t, []Entry{snapshotEntry("f", &n, length)})
-	for range 3 { // past the first opens, which find the LOOKUP's size
-		if _, err := readFileRaw(s.Path("f")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	settle(t, s)
+	s := mountWarm(t, snapshotEntry("f", &n, length))
 	node := &s.tree.nodes[0]
 	waiting := func() int {
 		node.mu.Lock()

@@ -79,6 +79,14 @@ import (
 // above).
 const staleAfter = 10 * time.Millisecond
 
+// stale is the server's staleAfter (Options.staleAfter, for tests).
+func (s *Server) stale() time.Duration {
+	if s.opts.staleAfter > 0 {
+		return s.opts.staleAfter
+	}
+	return staleAfter
+}
+
 // open answers an OPEN of node n, or defers it.
 func (s *Server) open(n *node, r *fuse.OpenRequest) {
 	n.mu.Lock()
@@ -95,7 +103,7 @@ func (s *Server) open(n *node, r *fuse.OpenRequest) {
 			d.err = s.render(n, d.b)
 		}
 		n.deferred = append(n.deferred, d)
-		s.queueExpiry(n, n.snapAt.Add(staleAfter))
+		s.queueExpiry(n, n.snapAt.Add(s.stale()))
 		return
 	}
 	s.openLocked(n, deferredOpen{r: r})
@@ -164,7 +172,7 @@ func (s *Server) adopt(n *node, h *handle, b *bytes.Buffer) {
 	n.fills++
 	n.lastFill = n.snapAt
 	n.pagesGone = false
-	s.queueExpiry(n, n.snapAt.Add(staleAfter))
+	s.queueExpiry(n, n.snapAt.Add(s.stale()))
 }
 
 // store writes snapshot b into n's page cache, for handle h, and makes it
@@ -323,7 +331,7 @@ func (s *Server) fileSize(id fuse.NodeID) int64 {
 		return s.lookupSize(id)
 	}
 	defer n.mu.Unlock()
-	if n.pagesGone && n.open > 0 && time.Since(n.snapAt) >= staleAfter && time.Since(n.lastFill) >= staleAfter {
+	if n.pagesGone && n.open > 0 && time.Since(n.snapAt) >= s.stale() && time.Since(n.lastFill) >= s.stale() {
 		b := s.getBuf()
 		if s.render(n, b) == nil && (n.direct == 0 || b.Len() == n.snap.Len()) {
 			s.putBuf(n.snap)
@@ -340,7 +348,7 @@ func (s *Server) filled(n *node) {
 	n.fills++
 	n.lastFill = time.Now()
 	n.pagesGone = false
-	s.queueExpiry(n, n.lastFill.Add(staleAfter))
+	s.queueExpiry(n, n.lastFill.Add(s.stale()))
 }
 
 // expire runs for n staleAfter after the last store or page read. Handles
@@ -351,7 +359,7 @@ func (s *Server) expire(n *node) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.timerQueued = false
-	if due := n.lastFill.Add(staleAfter); time.Now().Before(due) {
+	if due := n.lastFill.Add(s.stale()); time.Now().Before(due) {
 		s.queueExpiry(n, due) // filled again since
 		return
 	}
@@ -386,7 +394,7 @@ func (s *Server) invalidate(n *node, id fuse.NodeID, fills uint64) {
 	}
 	// A read filled pages meanwhile, maybe after they were dropped:
 	// once more.
-	s.queueExpiry(n, time.Now().Add(staleAfter))
+	s.queueExpiry(n, time.Now().Add(s.stale()))
 }
 
 // queueExpiry queues an expiry of n at due unless one is queued. n.mu is

@@ -32,6 +32,9 @@ type Options struct {
 	FusectlDir string
 	// Name is the FUSE fsname shown in mountinfo (default "lxmount").
 	Name string
+
+	// staleAfter overrides the constant of pagecache.go (tests).
+	staleAfter time.Duration
 }
 
 // Stats are a Server's counters.

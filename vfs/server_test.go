@@ -34,9 +34,15 @@ func needFUSE(t *testing.T) {
 // mountTest mounts a Server on a temp dir with t.Cleanup closing it.
 func mountTest(t *testing.T, entries []Entry) *Server {
 	t.Helper()
+	return mountTestOpts(t, entries, Options{})
+}
+
+// mountTestOpts is mountTest with options.
+func mountTestOpts(t *testing.T, entries []Entry, opts Options) *Server {
+	t.Helper()
 	needFUSE(t)
 	dir := t.TempDir()
-	s, err := Mount(dir, entries, Options{})
+	s, err := Mount(dir, entries, opts)
 	if err != nil {
 		t.Fatalf("Mount: %v", err)
 	}

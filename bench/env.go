@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lxmount/lxmount/internal/testenv"
 )
 
 // The throwaway world of one run: cgroups, containers, LXCFS, the trivial
@@ -151,7 +152,7 @@ func (e *env) removeCgroup(cg *cgroup) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	for i := len(cg.Dirs) - 1; i >= 0; i-- {
-		if err := rmdirRetry(cg.Dirs[i], 5*time.Second); err != nil {
+		if err := testenv.RmdirRetry(cg.Dirs[i], 5*time.Second); err != nil {
 			e.logf("cleanup: %v", err)
 		}
 	}
@@ -171,22 +172,6 @@ func cgroupPIDs(cg *cgroup) []int {
 		}
 	}
 	return pids
-}
-
-// rmdirRetry removes a cgroup directory, retrying while the kernel still
-// counts exited tasks in it.
-func rmdirRetry(dir string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := syscall.Rmdir(dir)
-		if err == nil || errors.Is(err, syscall.ENOENT) {
-			return nil
-		}
-		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
-			return &os.PathError{Op: "rmdir", Path: dir, Err: err}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // container is a minimal container: `unshare -m -p -f --mount-proc sleep`

@@ -13,12 +13,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +34,8 @@ var (
 	skipOrFail      = testenv.SkipOrFail
 	requireRoot     = testenv.RequireRoot
 	requireCommands = testenv.RequireCommands
+	// buildBusyboxRootfs builds a fresh busybox root filesystem.
+	buildBusyboxRootfs = testenv.BusyboxRootfs
 )
 
 // cgroupV1Root is where the cgroup v1 hierarchies are mounted, one directory per
@@ -266,26 +266,9 @@ func removeCgroup(t testing.TB, cg *TestCgroup) {
 
 	dirs := cg.uniqueDirs()
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := rmdirRetry(dirs[i], 5*time.Second); err != nil {
+		if err := testenv.RmdirRetry(dirs[i], 5*time.Second); err != nil {
 			t.Errorf("cgroup cleanup: %v", err)
 		}
-	}
-}
-
-// rmdirRetry removes an empty cgroup directory, retrying on EBUSY for up to
-// timeout: a killed task stays counted in its cgroup for a moment after it
-// leaves cgroup.procs. A directory that is already gone is not an error.
-func rmdirRetry(dir string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := syscall.Rmdir(dir)
-		if err == nil || errors.Is(err, syscall.ENOENT) {
-			return nil
-		}
-		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
-			return &os.PathError{Op: "rmdir", Path: dir, Err: err}
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -479,117 +462,7 @@ func runCommand(combined bool, name string, args ...string) (string, error) {
 }
 
 // busyboxPath is where Debian's busybox-static installs the static busybox.
-const busyboxPath = "/bin/busybox"
-
-// buildBusyboxRootfs writes a minimal root filesystem to a fresh directory under
-// t.TempDir() (see writeBusyboxRootfs) and returns its path. It copies one ~2 MB
-// binary, so each test builds its own rather than sharing mutable state.
-// Skips (fails under CI=true) without a static /bin/busybox (`make deps`).
-func buildBusyboxRootfs(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "rootfs")
-	if err := writeBusyboxRootfs(dir); err != nil {
-		if errors.Is(err, errNoStaticBusybox) {
-			skipOrFail(t, "%v (run `make deps`)", err)
-		}
-		t.Fatalf("busybox rootfs: %v", err)
-	}
-	return dir
-}
-
-var errNoStaticBusybox = errors.New("no static " + busyboxPath + " (package busybox-static)")
-
-// writeBusyboxRootfs creates dir as a minimal root filesystem:
-//
-//	/bin/busybox            static busybox, and /bin/<applet> -> busybox for every
-//	                        applet it lists (sh, cat, head, free, top, uptime, sleep...)
-//	/sbin -> bin
-//	/lib -> usr/lib, /lib64 -> usr/lib64
-//	                        as on Debian 12 (merged /usr), so host binaries work once
-//	                        the host's /usr is bound over /usr (startRunc bindHostUsr)
-//	/usr /proc /sys /dev /tmp /root /run
-//	                        empty mount points
-//	/etc/passwd, /etc/group root only; /etc/hostname
-//
-// Busybox's own `free` reads sysinfo(2), not /proc/meminfo: tests that look at
-// /proc through tools run the host's procps /usr/bin/free via bindHostUsr.
-func writeBusyboxRootfs(dir string) error {
-	if err := checkStatic(busyboxPath); err != nil {
-		return err
-	}
-	for _, d := range []string{"bin", "usr", "proc", "sys", "dev", "tmp", "root", "run", "etc"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o777|os.ModeSticky); err != nil {
-		return err
-	}
-	for link, target := range map[string]string{"sbin": "bin", "lib": "usr/lib", "lib64": "usr/lib64"} {
-		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
-			return err
-		}
-	}
-	if err := copyFile(busyboxPath, filepath.Join(dir, "bin/busybox"), 0o755); err != nil {
-		return err
-	}
-	list, err := exec.Command(busyboxPath, "--list").Output()
-	if err != nil {
-		return fmt.Errorf("%s --list: %w", busyboxPath, err)
-	}
-	for _, applet := range strings.Fields(string(list)) {
-		if applet == "busybox" || strings.Contains(applet, "/") {
-			continue
-		}
-		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
-			return err
-		}
-	}
-	for name, content := range map[string]string{
-		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\n",
-		"etc/group":    "root:x:0:\n",
-		"etc/hostname": "lxmount-test\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkStatic returns errNoStaticBusybox unless path is an ELF file without a
-// program interpreter (PT_INTERP), i.e. runs in a rootfs that has no libc.
-func checkStatic(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errNoStaticBusybox, err)
-	}
-	defer f.Close()
-	for _, prog := range f.Progs {
-		if prog.Type == elf.PT_INTERP {
-			return fmt.Errorf("%w: %s is dynamically linked", errNoStaticBusybox, path)
-		}
-	}
-	return nil
-}
-
-// copyFile copies src to a new file dst with mode perm.
-func copyFile(src, dst string, perm os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
+const busyboxPath = testenv.BusyboxPath
 
 // RuncContainer is a detached runc container started by startRunc.
 type RuncContainer struct {
@@ -766,7 +639,7 @@ func removeRunc(t testing.TB, c *RuncContainer) {
 	}
 	for _, dir := range left {
 		t.Errorf("runc cleanup: runc left cgroup %s, removing it", dir)
-		if err := rmdirRetry(dir, 5*time.Second); err != nil {
+		if err := testenv.RmdirRetry(dir, 5*time.Second); err != nil {
 			t.Errorf("runc cleanup: %v", err)
 		}
 	}

@@ -1,6 +1,8 @@
-// Package testenv holds the preconditions the project's tests share: a test
-// that needs root or a program skips without it, except under CI=true,
-// where every test must really run and a skip is a failure.
+// Package testenv holds what the project's tests share: the preconditions
+// (a test that needs root or a program skips without it, except under
+// CI=true, where every test must really run and a skip is a failure), the
+// busybox root filesystem of test containers, and cgroup clean-up, which
+// the benchmark harness (bench) uses too.
 package testenv
 
 import (

@@ -12,12 +12,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,9 +32,11 @@ import (
 
 // The shared preconditions (internal/testenv).
 var (
-	skipOrFail      = testenv.SkipOrFail
-	requireRoot     = testenv.RequireRoot
-	requireCommands = testenv.RequireCommands
+	skipOrFail = testenv.SkipOrFail
+	// buildBusyboxRootfs builds a fresh busybox root filesystem.
+	buildBusyboxRootfs = testenv.BusyboxRootfs
+	requireRoot        = testenv.RequireRoot
+	requireCommands    = testenv.RequireCommands
 )
 
 // cgroupRoot is where this project's hosts mount one cgroup v1 hierarchy per
@@ -97,84 +96,7 @@ func runDetached(logPath, name string, args ...string) error {
 }
 
 // busyboxPath is where Debian's busybox-static installs the static busybox.
-const busyboxPath = "/bin/busybox"
-
-// buildBusyboxRootfs writes a minimal root filesystem to a fresh directory
-// under t.TempDir() and returns its path: /bin/busybox (static) with sh and
-// sleep linked to it, and empty /proc /sys /dev /tmp /etc. Skips (fails under
-// CI=true) without a static busybox.
-func buildBusyboxRootfs(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "rootfs")
-	if err := checkStatic(busyboxPath); err != nil {
-		skipOrFail(t, "%v (apt-get install busybox-static)", err)
-	}
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := copyFile(busyboxPath, filepath.Join(dir, "bin/busybox"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, applet := range []string{"sh", "sleep"} {
-		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-// checkStatic returns an error unless path is an ELF file without a program
-// interpreter, i.e. runs in a rootfs without libc.
-func checkStatic(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("no static %s: %w", path, err)
-	}
-	defer f.Close()
-	for _, prog := range f.Progs {
-		if prog.Type == elf.PT_INTERP {
-			return fmt.Errorf("no static busybox: %s is dynamically linked", path)
-		}
-	}
-	return nil
-}
-
-// copyFile copies src to a new file dst with mode perm.
-func copyFile(src, dst string, perm os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// rmdirRetry removes an empty cgroup directory, retrying on EBUSY for up to
-// timeout (an exiting task stays counted for a moment). A directory that is
-// already gone is not an error.
-func rmdirRetry(dir string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := syscall.Rmdir(dir)
-		if err == nil || errors.Is(err, syscall.ENOENT) {
-			return nil
-		}
-		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
-			return &os.PathError{Op: "rmdir", Path: dir, Err: err}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+const busyboxPath = testenv.BusyboxPath
 
 // removeCgroupTree removes the cgroup path (relative to each hierarchy's
 // root; it must be one this test named lxmount-test-*) and everything below
@@ -204,7 +126,7 @@ func removeCgroupTree(t testing.TB, path string) {
 		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) }) // children first
 		for _, d := range dirs {
 			killCgroup(t, d)
-			if err := rmdirRetry(d, 10*time.Second); err != nil {
+			if err := testenv.RmdirRetry(d, 10*time.Second); err != nil {
 				t.Errorf("cgroup cleanup: %v", err)
 			}
 		}

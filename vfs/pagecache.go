@@ -92,11 +92,11 @@ func (s *Server) open(n *node, r *fuse.OpenRequest) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.open > 0 && n.young == n.open {
-		// Rendered now, while the young handles are read: when they are
-		// released, only the store is left to do. Still a snapshot
-		// taken during this open(2).
-		// Only the first waiting OPEN renders: when several wait, they
-		// share a snapshot rendered once they all arrived (openBatch).
+		// The first waiting OPEN renders now, while the young handles
+		// are read: if it is still alone when they are released, only
+		// the store is left to do (still a snapshot taken during its
+		// open(2)). When several wait, they share one snapshot rendered
+		// once they all arrived (openBatch).
 		d := deferredOpen{r: r}
 		if len(n.deferred) == 0 && !s.declining.Load() {
 			d.b = s.getBuf()
@@ -254,13 +254,7 @@ func (s *Server) openNextDeferred(n *node) {
 	if len(n.deferred) == 0 {
 		n.deferred = nil
 	}
-	if d.b == nil && len(n.deferred) > 0 && !s.declining.Load() {
-		// It waited behind the one that rendered: the next one renders
-		// now, after its own arrival.
-		d.b = s.getBuf()
-		d.err = s.render(n, d.b)
-	}
-	s.openLocked(n, d)
+	s.openLocked(n, d) // renders for d if it waited behind the first
 }
 
 // openBatch answers all the waiting OPENs of n, which has no open handle,
@@ -271,7 +265,7 @@ func (s *Server) openNextDeferred(n *node) {
 // none, if the render or the store failed. n.mu is held.
 func (s *Server) openBatch(n *node) bool {
 	b := s.getBuf()
-	if s.render(n, b) != nil || !s.storeData(s.tree.idOf(n), b.Bytes(), s.kernelSize(n)) {
+	if s.render(n, b) != nil || !s.storeData(n.id, b.Bytes(), s.kernelSize(n)) {
 		s.putBuf(b)
 		return false
 	}
@@ -374,7 +368,7 @@ func (s *Server) expire(n *node) {
 	n.invalidating = true
 	n.pagesGone = false
 	fills := n.fills
-	id := fuse.NodeID(s.tree.idOf(n))
+	id := n.id
 	s.background.Add(1)
 	go s.invalidate(n, id, fills)
 }

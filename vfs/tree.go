@@ -30,6 +30,7 @@ const cacheValid = time.Hour
 // it and the handles of the node.
 type node struct {
 	Entry
+	id     fuse.NodeID   // its node ID
 	reads  atomic.Uint64 // snapshots served (Stats.Reads)
 	errors atomic.Uint64 // renders that failed
 	maxLen atomic.Int64  // longest content rendered so far
@@ -115,6 +116,7 @@ func newTree(entries []Entry) *tree {
 	}
 	for i, e := range entries {
 		t.nodes[i].Entry = e
+		t.nodes[i].id = fuse.NodeID(i + 2)
 		t.nodes[i].pathFd = -1
 		t.byName[e.Name] = fuse.NodeID(i + 2)
 	}
@@ -129,16 +131,6 @@ func (t *tree) node(id fuse.NodeID) *node {
 		return nil
 	}
 	return &t.nodes[i]
-}
-
-// idOf returns the node ID of n, one of t's nodes.
-func (t *tree) idOf(n *node) fuse.NodeID {
-	for i := range t.nodes {
-		if &t.nodes[i] == n {
-			return fuse.NodeID(i + 2)
-		}
-	}
-	return 0
 }
 
 // attr fills the attributes of node id; size is the size of a file (see

@@ -10,7 +10,11 @@ import (
 // LXCFS, and native procfs as the control. Runs alternate between the two back-ends and between alone and
 // loaded, -noisy-rounds times: the machine's own noise hits both alike.
 func (r *runner) noisy() error {
-	if err := r.setup("a", "b"); err != nil {
+	names := []string{"a", "b"}
+	if r.c.baseline != "" {
+		names = append(names, "base-a", "base-b")
+	}
+	if err := r.setup(names...); err != nil {
 		return err
 	}
 	a, b := r.ctrs["a"], r.ctrs["b"]
@@ -20,20 +24,28 @@ func (r *runner) noisy() error {
 	// no FUSE server is involved, on this machine.
 	bes := []string{beLXMount, beLXCFS, beNative}
 	results := map[string]*result{beLXMount: {}, beLXCFS: {}, beNative: {}}
+	if r.c.baseline != "" {
+		bes = append(bes, beBaseline)
+		results[beBaseline] = &result{}
+	}
 	rounds := r.c.noisyRounds
 	for round := range rounds {
 		for _, be := range bes {
 			res := results[be]
-			pathB, nsB := r.path(be, f, b, nil)
-			steady := readSpec{path: pathB, ns: nsB, cg: b.Cgroup, workers: 1, duration: r.c.noisyDur, warmup: 200 * time.Millisecond, rate: r.c.rate}
+			ca, cb := a, b
+			if be == beBaseline {
+				ca, cb = r.ctrs["base-a"], r.ctrs["base-b"]
+			}
+			pathB, nsB := r.path(be, f, cb, cb)
+			steady := readSpec{path: pathB, ns: nsB, cg: cb.Cgroup, workers: 1, duration: r.c.noisyDur, warmup: 200 * time.Millisecond, rate: r.c.rate}
 			alone, err := r.read(steady)
 			if err != nil {
 				return err
 			}
 			res.alone.add(alone)
 
-			pathA, nsA := r.path(be, f, a, nil)
-			cmdA, outA, err := r.startReader(readSpec{path: pathA, ns: nsA, cg: a.Cgroup, workers: 4,
+			pathA, nsA := r.path(be, f, ca, ca)
+			cmdA, outA, err := r.startReader(readSpec{path: pathA, ns: nsA, cg: ca.Cgroup, workers: 4,
 				duration: r.c.noisyDur + 300*time.Millisecond, warmup: 100 * time.Millisecond})
 			if err != nil {
 				return err

@@ -79,6 +79,7 @@ type config struct {
 	keep        bool
 	baseline    string
 	daemonEnv   []string
+	baseEnv     []string
 }
 
 // backends are the back-ends of the throughput phase, in table order.
@@ -107,14 +108,18 @@ func runMain(args []string) error {
 	fs.IntVar(&c.noisyRounds, "noisy-rounds", 4, "rounds of the noisy-neighbour phase")
 	fs.Float64Var(&c.rate, "noisy-rate", 200, "reads per second of the steady container")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory (daemon logs) and print its path")
-	fs.StringVar(&c.baseline, "baseline", "", "another lxmount binary to measure alongside (throughput phase)")
-	var daemonEnv string
+	fs.StringVar(&c.baseline, "baseline", "", "another lxmount binary to measure alongside (throughput and noisy phases)")
+	var daemonEnv, baseEnv string
 	fs.StringVar(&daemonEnv, "daemon-env", "", "comma-separated VAR=value added to the environment of the lxmount daemons (e.g. GOMAXPROCS=2)")
+	fs.StringVar(&baseEnv, "baseline-env", "", "comma-separated VAR=value added to the environment of the baseline daemon only, after -daemon-env (A/B of a setting: -baseline bin/lxmount -baseline-env ...)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if daemonEnv != "" {
 		c.daemonEnv = strings.Split(daemonEnv, ",")
+	}
+	if baseEnv != "" {
+		c.baseEnv = strings.Split(baseEnv, ",")
 	}
 	c.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
@@ -282,7 +287,7 @@ func (r *runner) setup(names ...string) error {
 			if r.base, err = r.e.newInstance(r.c.baseline, filepath.Join(r.dir, "base"), r.root+"/b-*"); err != nil {
 				return err
 			}
-			r.base.env = r.c.daemonEnv
+			r.base.env = append(slices.Clone(r.c.daemonEnv), r.c.baseEnv...)
 			if err := r.base.start(); err != nil {
 				return err
 			}

@@ -206,7 +206,9 @@ func BenchmarkReadCgroupIO(b *testing.B) {
 }
 
 // BenchmarkReadTaskStates counts the 7 tasks of the synthetic task tree
-// (one child cgroup) and, live, the tasks of this process's memory cgroup.
+// (one child cgroup) and, live, the tasks of this process's memory cgroup
+// through a container's file cache: with cgroupstats (v1), and task by
+// task.
 func BenchmarkReadTaskStates(b *testing.B) {
 	for _, gen := range []string{"v1", "v2"} {
 		c := taskTreeContainer(gen, "ctr")
@@ -228,6 +230,28 @@ func BenchmarkReadTaskStates(b *testing.B) {
 		defer c.Close()
 		r := c.fileReader()
 		defer c.putReader(r)
+		ts, err := r.taskStates(c.Host, c.Cgroup)
+		if err != nil {
+			b.Skip(err)
+		}
+		b.ReportMetric(float64(ts.Total), "tasks")
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.taskStates(c.Host, c.Cgroup); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("live task by task", func(b *testing.B) {
+		cg, err := selfMemoryCgroup()
+		if err != nil {
+			b.Skip(err)
+		}
+		c := NewContainer(DefaultHost(), cg, time.Time{}, DefaultOptions())
+		defer c.Close()
+		r := c.fileReader()
+		defer c.putReader(r)
+		r.counts = nil // what a cgroup2 container does
 		ts, err := r.taskStates(c.Host, c.Cgroup)
 		if err != nil {
 			b.Skip(err)

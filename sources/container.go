@@ -142,7 +142,7 @@ func (c *Container) putBuf(p *[]byte) {
 // scratch buffer; release it with putReader.
 func (c *Container) fileReader() *fileReader {
 	p := c.getBuf()
-	return &fileReader{read: c.read, dirs: c.files.readDir, tasks: &c.files.tasks, buf: *p}
+	return &fileReader{read: c.read, dirs: c.files.readDir, tasks: &c.files.tasks, counts: c.files.cgroupCounts, buf: *p}
 }
 
 // putReader keeps r's buffer for the next fileReader.

@@ -133,11 +133,16 @@ func openRetry(path string, flags int) (int, error) {
 // fileReader reads kernel files through read and directories through
 // dirs, reusing one buffer: the content returned by file is valid until
 // its next call. tasks, when set, keeps the tasks' stat files open.
+//
+// counts, when set, returns a cgroup's running and blocked tasks in one
+// request (fileCache.cgroupCounts), so a task count reads the task lists
+// and no task's state.
 type fileReader struct {
-	read  readFunc
-	dirs  dirFunc
-	tasks *taskFiles
-	buf   []byte
+	read   readFunc
+	dirs   dirFunc
+	tasks  *taskFiles
+	counts func(dir string) (taskCounts, error)
+	buf    []byte
 }
 
 // subdirs returns the names of the directories in dir.
@@ -396,11 +401,17 @@ func (fc *fileCache) openCount() int {
 // and end; end closes the files of the tasks the walk did not see. A file
 // whose task exited reads ESRCH: the TID may name a new task since, so its
 // path is opened again. Only files on procfs are kept.
+//
+// It also holds the netlink socket that counts running tasks per cgroup
+// (cgroupStats, used under the same lock), or noStats when the kernel
+// cannot.
 type taskFiles struct {
-	mu     sync.Mutex
-	fds    map[int]taskFD
-	gen    uint32
-	procfs map[string]bool // procRoot -> is procfs
+	mu      sync.Mutex
+	fds     map[int]taskFD
+	gen     uint32
+	procfs  map[string]bool // procRoot -> is procfs
+	stats   *cgroupStats
+	noStats bool
 }
 
 type taskFD struct {
@@ -486,12 +497,64 @@ func (tf *taskFiles) isProcfs(procRoot string) bool {
 	return v
 }
 
-// close closes every task file.
+// close closes every task file and the netlink socket.
 func (tf *taskFiles) close() {
 	tf.mu.Lock()
 	for tid, e := range tf.fds {
 		unix.Close(e.fd)
 		delete(tf.fds, tid)
 	}
+	if tf.stats != nil {
+		tf.stats.close()
+		tf.stats = nil
+	}
+	tf.noStats = false
 	tf.mu.Unlock()
+}
+
+// cgroupCounts returns the running and blocked tasks of cgroup directory
+// dir (see cgroupStats), through a kept descriptor of the directory. The
+// caller is inside a task count (taskFiles.begin). errNoCgroupStats when
+// the kernel cannot tell, remembered until the cache is closed; an error
+// for which isVanished is true when the cgroup is gone.
+func (fc *fileCache) cgroupCounts(dir string) (taskCounts, error) {
+	tf := &fc.tasks
+	if tf.noStats {
+		return taskCounts{}, errNoCgroupStats
+	}
+	if tf.stats == nil {
+		tf.stats = &cgroupStats{fd: -1}
+	}
+	k := fileKey{dir, ""}
+	fc.used.Store(true)
+	for attempt := 0; ; attempt++ {
+		fc.mu.RLock()
+		fd, ok := fc.fds[k]
+		var c taskCounts
+		var err error
+		if ok && fd != notKernel {
+			c, err = tf.stats.count(fd)
+		}
+		fc.mu.RUnlock()
+		switch {
+		case ok && fd == notKernel:
+			err = errNoCgroupStats
+		case ok && err == nil:
+			return c, nil
+		case ok && attempt == 0 && err == unix.ENOENT:
+			// Removed: a cgroup recreated under the same path is counted.
+			fc.drop(k, fd)
+			continue
+		case !ok:
+			if err := fc.open(k); err != nil {
+				return taskCounts{}, err
+			}
+			continue
+		}
+		if errors.Is(err, errNoCgroupStats) {
+			tf.noStats = true
+			return taskCounts{}, err
+		}
+		return taskCounts{}, &os.PathError{Op: "cgroupstats", Path: dir, Err: err}
+	}
 }

@@ -16,7 +16,10 @@ import (
 type TaskStates struct {
 	Total           int // every task (thread) in the cgroup
 	Running         int // state R
-	Uninterruptible int // state D
+	// Uninterruptible is the tasks in state D, or, counted by the
+	// kernel per cgroup (cgroupStats), those blocked: exactly
+	// TASK_UNINTERRUPTIBLE or in I/O wait.
+	Uninterruptible int
 }
 
 // readTaskStates counts the tasks of the container's cgroup by state, from
@@ -47,10 +50,58 @@ func (r *fileReader) taskStates(h Host, cg Cgroup) (TaskStates, error) {
 		r.tasks.begin()
 		defer r.tasks.end()
 	}
+	if r.counts != nil {
+		err := r.countCgroups(dir, name, true, &ts)
+		if err == nil || isVanished(err) {
+			if ts.Running > ts.Total { // a task started between list and count
+				ts.Running = ts.Total
+			}
+			return ts, err
+		}
+		// The kernel cannot count (cgroup2, no taskstats) or the request
+		// failed: count task by task.
+		ts = TaskStates{}
+	}
 	if err := r.countTasks(h.ProcRoot, dir, name, true, &ts, scratch[:]); err != nil {
 		return TaskStates{}, err
 	}
 	return ts, nil
+}
+
+// countCgroups adds the tasks of dir and of every cgroup below it to ts:
+// the totals from their task lists, the running and blocked ones from
+// r.counts (one request per cgroup). Uninterruptible is then the blocked
+// count of cgroupStats. A child cgroup removed while walking is skipped;
+// the top one missing is an error.
+func (r *fileReader) countCgroups(dir, name string, top bool, ts *TaskStates) error {
+	data, err := r.file(dir, name)
+	if err == nil {
+		ts.Total += bytes.Count(data, []byte{'\n'})
+		var c taskCounts
+		if c, err = r.counts(dir); err == nil {
+			ts.Running += int(c.Running)
+			ts.Uninterruptible += int(c.Blocked)
+		}
+	}
+	if err != nil {
+		if !top && isVanished(err) {
+			return nil
+		}
+		return fmt.Errorf("count tasks of %s: %w", dir, err)
+	}
+	children, err := r.subdirs(dir)
+	if err != nil {
+		if !top && isVanished(err) {
+			return nil
+		}
+		return fmt.Errorf("read dir %s: %w", dir, err)
+	}
+	for _, child := range children {
+		if err := r.countCgroups(filepath.Join(dir, child), name, false, ts); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // taskList returns the cgroup directory and the name of the file listing

@@ -203,7 +203,8 @@ func TestReadTaskStatesLive(t *testing.T) {
 		ran++
 		dir := makeTaskTestCgroup(t, parent)
 		startInCgroup(t, dir, exec.Command("sleep", "60"))
-		startInCgroup(t, dir, exec.Command("sh", "-c", "while :; do :; done"))
+		// The busy one in a child cgroup: children are counted too.
+		startInCgroup(t, makeTaskTestCgroup(t, dir), exec.Command("sh", "-c", "while :; do :; done"))
 		cg := bind(dir)
 
 		// Until sh has exec'd and runs its loop it may be briefly in D or S.
@@ -224,8 +225,28 @@ func TestReadTaskStatesLive(t *testing.T) {
 			t.Fatalf("readTaskStates = %+v, want 2 tasks, 1 running (sleep 60 and a busy loop)", got)
 		}
 
-		// The whole /proc/loadavg path on the live cgroup.
+		// A container's renders count through its file cache: on v1 with
+		// one cgroupstats request per cgroup, on cgroup2 (which
+		// cgroupstats refuses) task by task. Same counts either way.
 		c := NewContainer(DefaultHost(), cg, time.Now(), DefaultOptions())
+		t.Cleanup(c.Close)
+		r := c.fileReader()
+		cached, err := r.taskStates(c.Host, c.Cgroup)
+		c.putReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cached != got {
+			t.Errorf("through the file cache: %+v, task by task: %+v", cached, got)
+		}
+		c.files.tasks.mu.Lock()
+		usedStats := c.files.tasks.stats != nil && !c.files.tasks.noStats
+		c.files.tasks.mu.Unlock()
+		if want := cg.V2 == ""; usedStats != want {
+			t.Errorf("counted with cgroupstats: %v, want %v (v1 only)", usedStats, want)
+		}
+
+		// The whole /proc/loadavg path on the live cgroup.
 		start := time.Now()
 		for i := 0; i < 12; i++ {
 			if err := c.SampleLoad(start.Add(time.Duration(i) * LoadPeriod)); err != nil {

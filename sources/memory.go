@@ -129,17 +129,24 @@ type memReader struct {
 // readV1 reads a cgroup v1 memory controller directory.
 func (r *memReader) readV1(dir string) Memory {
 	m := Memory{Version: 1}
-	// The swap files come first: when they are missing but the files read
-	// after them are there, the cgroup exists and swap is not accounted,
+	// The swap file comes first: when it is missing but the files read
+	// after it are there, the cgroup exists and swap is not accounted,
 	// rather than the cgroup having been removed meanwhile.
-	memswLimit, swapMissing := r.value(dir, v1MemswLimit, true)
-	memswUsage, _ := r.value(dir, v1MemswUsage, false)
-	limit, _ := r.value(dir, v1MemLimit, true)
+	memswUsage, swapMissing := r.value(dir, v1MemswUsage, true)
 	m.Usage, _ = r.value(dir, v1MemUsage, false)
 	m.Stat = r.stat(dir, memStatFile, ParseMemoryStatV1)
 
-	m.Limit = memMin(limit, m.Stat.HierarchicalLimit)
-	memsw := memMin(memswLimit, m.Stat.HierarchicalMemswLimit)
+	// memory.stat's hierarchical limits are the smallest of the cgroup's
+	// own and its ancestors' (memcg1_stat_format): the limit files are
+	// read only when it lacks them (one pread each saved per render).
+	m.Limit = m.Stat.HierarchicalLimit
+	if !m.Limit.Known {
+		m.Limit, _ = r.value(dir, v1MemLimit, true)
+	}
+	memsw := m.Stat.HierarchicalMemswLimit
+	if !memsw.Known && !swapMissing {
+		memsw, _ = r.value(dir, v1MemswLimit, true)
+	}
 	switch {
 	case !memsw.Known || !m.Limit.Known:
 	case memsw.Bytes == MemUnlimited:

@@ -251,7 +251,8 @@ func TestReadMemoryEdgeCases(t *testing.T) {
 			src:  memV1Limited,
 			edit: func(t *testing.T, dir string) {
 				memWrite(t, filepath.Join(dir, v1MemswLimit), "301989888\n") // 288 MiB
-				memWrite(t, filepath.Join(dir, v1MemswUsage), "64413696\n")  // usage + 4 MiB
+				memEditStat(t, dir, "hierarchical_memsw_limit", "301989888")
+				memWrite(t, filepath.Join(dir, v1MemswUsage), "64413696\n") // usage + 4 MiB
 			},
 			check: func(t *testing.T, m Memory) {
 				if m.SwapLimit != memKnown(32<<20) || m.SwapUsage != memKnown(4<<20) {

@@ -14,8 +14,8 @@ import (
 
 // TaskStates counts a cgroup's tasks by scheduler state.
 type TaskStates struct {
-	Total           int // every task (thread) in the cgroup
-	Running         int // state R
+	Total   int // every task (thread) in the cgroup
+	Running int // state R
 	// Uninterruptible is the tasks in state D, or, counted by the
 	// kernel per cgroup (cgroupStats), those blocked: exactly
 	// TASK_UNINTERRUPTIBLE or in I/O wait.
@@ -76,11 +76,14 @@ func (r *fileReader) taskStates(h Host, cg Cgroup) (TaskStates, error) {
 func (r *fileReader) countCgroups(dir, name string, top bool, ts *TaskStates) error {
 	data, err := r.file(dir, name)
 	if err == nil {
-		ts.Total += bytes.Count(data, []byte{'\n'})
-		var c taskCounts
-		if c, err = r.counts(dir); err == nil {
-			ts.Running += int(c.Running)
-			ts.Uninterruptible += int(c.Blocked)
+		n := bytes.Count(data, []byte{'\n'})
+		ts.Total += n
+		if n > 0 { // an empty cgroup (a systemd container's top one) needs no request
+			var c taskCounts
+			if c, err = r.counts(dir); err == nil {
+				ts.Running += int(c.Running)
+				ts.Uninterruptible += int(c.Blocked)
+			}
 		}
 	}
 	if err != nil {

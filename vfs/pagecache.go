@@ -172,16 +172,40 @@ func (s *Server) adopt(n *node, h *handle, b *bytes.Buffer) {
 	n.fills++
 	n.lastFill = n.snapAt
 	n.pagesGone = false
+	n.cacheIsSnap = true
 	s.queueExpiry(n, n.snapAt.Add(s.stale()))
 }
 
 // store writes snapshot b into n's page cache, for handle h, and makes it
 // the node's. n.mu is held, and h is n's only open handle.
 func (s *Server) store(n *node, h *handle, b *bytes.Buffer) bool {
-	if !s.storeData(h.id, b.Bytes(), s.kernelSize(n)) {
+	if !s.storeNode(n, b) {
 		return false
 	}
 	s.adopt(n, h, b)
+	return true
+}
+
+// storeNode stores b as n's content (storeData), unless the page cache
+// already holds exactly b: the snapshot is unchanged since the last store
+// (uptime's content changes every 10 ms, cpu/online's hardly ever, and
+// readers open them many times in between), no page was dropped since,
+// and the kernel's size is b's length. Pages the kernel evicted meanwhile
+// are read from n.snap, which equals b. n.mu is held, and n has no other
+// open handle.
+func (s *Server) storeNode(n *node, b *bytes.Buffer) bool {
+	size := s.kernelSize(n)
+	if n.cacheIsSnap && !n.pagesGone && !n.invalidating && n.snap != nil &&
+		size == int64(b.Len()) && bytes.Equal(n.snap.Bytes(), b.Bytes()) {
+		return true
+	}
+	// A store that fails half-way may leave pages of b next to pages of
+	// n.snap.
+	n.cacheIsSnap = false
+	if !s.storeData(n.id, b.Bytes(), size) {
+		return false
+	}
+	n.stores++
 	return true
 }
 
@@ -265,7 +289,7 @@ func (s *Server) openNextDeferred(n *node) {
 // none, if the render or the store failed. n.mu is held.
 func (s *Server) openBatch(n *node) bool {
 	b := s.getBuf()
-	if s.render(n, b) != nil || !s.storeData(n.id, b.Bytes(), s.kernelSize(n)) {
+	if s.render(n, b) != nil || !s.storeNode(n, b) {
 		s.putBuf(b)
 		return false
 	}

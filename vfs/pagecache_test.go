@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // snapshotEntry renders snapshot k (counting from 1) as lines "k\n" up to
@@ -320,5 +322,75 @@ func TestWaitingOpensShareOneSnapshot(t *testing.T) {
 		// One render at the first waiting OPEN's arrival (kept only
 		// when it waits alone), one for the batch.
 		t.Errorf("%d renders for %d waiting openers, want at most 2", renders, openers)
+	}
+}
+
+// TestUnchangedSnapshotNotStoredAgain: an OPEN whose snapshot equals the
+// one the page cache holds stores nothing, and readers still get it whole:
+// from the page cache, and from the snapshot once the kernel dropped the
+// pages (as under memory pressure). A changed snapshot is stored.
+func TestUnchangedSnapshotNotStoredAgain(t *testing.T) {
+	var content atomic.Pointer[string]
+	set := func(v string) { content.Store(&v) }
+	set("same 1\n" + string(bytes.Repeat([]byte("x"), 5000)) + "\n")
+	e := Entry{Name: "f", Render: func(b *bytes.Buffer) error {
+		b.WriteString(*content.Load())
+		return nil
+	}}
+	s := mountWarm(t, e, Options{})
+	n := s.tree.node(s.tree.nodes[0].id)
+	stores := func() uint64 {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.stores
+	}
+	check := func(what string) {
+		t.Helper()
+		got, err := readFileRaw(s.Path("f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := *content.Load(); string(got) != want {
+			t.Fatalf("%s: read %d bytes %q..., want %d bytes %q...", what, len(got), got[:min(len(got), 8)], len(want), want[:8])
+		}
+		sent, err := sendfileAll(s.Path("f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := *content.Load(); string(sent) != want {
+			t.Fatalf("%s: sendfile copied %d bytes, want %d", what, len(sent), len(want))
+		}
+	}
+	before := stores()
+	for range 20 {
+		check("unchanged")
+	}
+	if got := stores() - before; got != 0 {
+		t.Errorf("40 opens of an unchanged snapshot stored %d times, want 0", got)
+	}
+
+	// Drop the pages: page reads are answered from the snapshot.
+	f, err := openRaw(s.Path("f"), syscall.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	reqs := settle(t, s)
+	check("pages dropped")
+	// Two opens and releases, and the page reads.
+	if got := settle(t, s) - reqs; got <= 4 {
+		t.Errorf("%d requests after the pages were dropped, want page reads besides OPEN and RELEASE twice: the test dropped nothing", got)
+	}
+
+	set("changed\n")
+	before = stores()
+	check("shorter")
+	set("changed again, and longer: " + string(bytes.Repeat([]byte("y"), 9000)) + "\n")
+	check("longer")
+	if got := stores() - before; got != 2 {
+		t.Errorf("4 opens of 2 new snapshots (each twice) stored %d times, want 2", got)
 	}
 }

@@ -58,6 +58,11 @@ type node struct {
 	fills        uint64
 	lastFill     time.Time
 	pagesGone    bool
+	// cacheIsSnap says the page cache holds nothing but pages of snap
+	// (the kernel's size aside): set by a store, cleared by a store that
+	// failed half-way. stores counts the stores written (tests).
+	cacheIsSnap  bool
+	stores       uint64
 	timerQueued  bool // an expiry is queued (Server.timers)
 	invalidating bool // an invalidation runs (Server.invalidate)
 	// pathFd is an O_PATH descriptor of the file on the mount, through

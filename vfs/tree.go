@@ -55,9 +55,9 @@ type node struct {
 	// fills counts writes into the page cache (stores and page reads
 	// answered); pagesGone says none happened since an invalidation of
 	// the whole page cache completed.
-	fills        uint64
-	lastFill     time.Time
-	pagesGone    bool
+	fills     uint64
+	lastFill  time.Time
+	pagesGone bool
 	// cacheIsSnap says the page cache holds nothing but pages of snap
 	// (the kernel's size aside): set by a store, cleared by a store that
 	// failed half-way. stores counts the stores written (tests).

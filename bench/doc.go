@@ -29,12 +29,15 @@
 //     of a no-op `lxmount reconcile` and of the reconcile that heals all
 //     of them after `kill -9` of the daemon.
 //   - noisy: container B reads at a steady pace while container A reads
-//     flat out with 4 readers; B's latency with and without A (native
-//     procfs as the control).
+//     flat out with 4 readers; B's latency with and without A (controls:
+//     native procfs, and B reading the trivial FUSE server while A reads
+//     lxmount).
 //
 // The report ends with the targets of docs/benchmarks.md, met or not.
-// -baseline adds a second lxmount build to the throughput phase, measured
-// alike in the same run: how before/after figures are made.
+// -baseline adds a second lxmount build to the throughput and noisy
+// phases, measured alike in the same run: how before/after figures are
+// made; -baseline-env gives the baseline daemon its own environment, so
+// the same build can be compared with itself under another setting.
 //
 // A reader is a separate process in the container's cgroup (LXCFS decides
 // by the reader's cgroup); for lxmount each of its threads joins the

@@ -93,6 +93,59 @@ func TestReadTaskStatesSynthetic(t *testing.T) {
 	}
 }
 
+// TestTaskStatesWithCounts: with a per-cgroup count (cgroupstats), the
+// totals still come from the task lists, running and blocked from one
+// count per cgroup (the top one and its child), running never above the
+// total; a count the kernel cannot give falls back to reading every task.
+func TestTaskStatesWithCounts(t *testing.T) {
+	cg := Cgroup{V1: map[string]string{"pids": filepath.Join(taskTree, "v1/pids/ctr")}}
+	var asked []string
+	r := pathReader()
+	r.counts = func(dir string) (taskCounts, error) {
+		asked = append(asked, filepath.Base(dir))
+		return taskCounts{Running: 5, Blocked: 1}, nil
+	}
+	got, err := r.taskStates(taskTreeHost(), cg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 9 tasks listed (2 of them have no /proc entry: exited, for the
+	// task-by-task count), 2 counts of 5 running: clamped to the 9.
+	if want := (TaskStates{Total: 9, Running: 9, Uninterruptible: 2}); got != want {
+		t.Errorf("with counts: %+v, want %+v", got, want)
+	}
+	if len(asked) != 2 || asked[0] != "ctr" || asked[1] != "child" {
+		t.Errorf("counted %q, want the top cgroup and its child", asked)
+	}
+
+	r.counts = func(string) (taskCounts, error) { return taskCounts{}, errNoCgroupStats }
+	got, err = r.taskStates(taskTreeHost(), cg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (TaskStates{Total: 7, Running: 3, Uninterruptible: 1}); got != want {
+		t.Errorf("kernel cannot count: %+v, want the task-by-task %+v", got, want)
+	}
+}
+
+// TestFindAttr reads netlink attributes as the kernel lays them out.
+func TestFindAttr(t *testing.T) {
+	// CTRL_ATTR_FAMILY_NAME "TASKSTATS\0" (14 bytes, padded to 16), then
+	// CTRL_ATTR_FAMILY_ID u16 (6, padded to 8), then a truncated one.
+	b := []byte{14, 0, 2, 0, 'T', 'A', 'S', 'K', 'S', 'T', 'A', 'T', 'S', 0, 0, 0,
+		6, 0, 1, 0, 31, 0, 0, 0,
+		40, 0, 3, 0}
+	if v, ok := findAttr(b, 1); !ok || len(v) != 2 || v[0] != 31 {
+		t.Errorf("family id: %v %v, want [31 0]", v, ok)
+	}
+	if v, ok := findAttr(b, 2); !ok || string(v) != "TASKSTATS\x00" {
+		t.Errorf("family name: %q %v", v, ok)
+	}
+	if _, ok := findAttr(b, 3); ok {
+		t.Error("found an attribute longer than the buffer")
+	}
+}
+
 func TestReadTaskStatesMissingCgroup(t *testing.T) {
 	tests := []struct {
 		name string

@@ -221,49 +221,36 @@ func BenchmarkReadTaskStates(b *testing.B) {
 			}
 		})
 	}
-	b.Run("live", func(b *testing.B) {
-		cg, err := selfMemoryCgroup()
-		if err != nil {
-			b.Skip(err)
+	for _, byTask := range []bool{false, true} {
+		name := "live"
+		if byTask {
+			name = "live task by task" // what a cgroup2 container does
 		}
-		c := NewContainer(DefaultHost(), cg, time.Time{}, DefaultOptions())
-		defer c.Close()
-		r := c.fileReader()
-		defer c.putReader(r)
-		ts, err := r.taskStates(c.Host, c.Cgroup)
-		if err != nil {
-			b.Skip(err)
-		}
-		b.ReportMetric(float64(ts.Total), "tasks")
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := r.taskStates(c.Host, c.Cgroup); err != nil {
-				b.Fatal(err)
+		b.Run(name, func(b *testing.B) {
+			cg, err := selfMemoryCgroup()
+			if err != nil {
+				b.Skip(err)
 			}
-		}
-	})
-	b.Run("live task by task", func(b *testing.B) {
-		cg, err := selfMemoryCgroup()
-		if err != nil {
-			b.Skip(err)
-		}
-		c := NewContainer(DefaultHost(), cg, time.Time{}, DefaultOptions())
-		defer c.Close()
-		r := c.fileReader()
-		defer c.putReader(r)
-		r.counts = nil // what a cgroup2 container does
-		ts, err := r.taskStates(c.Host, c.Cgroup)
-		if err != nil {
-			b.Skip(err)
-		}
-		b.ReportMetric(float64(ts.Total), "tasks")
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := r.taskStates(c.Host, c.Cgroup); err != nil {
-				b.Fatal(err)
+			c := NewContainer(DefaultHost(), cg, time.Time{}, DefaultOptions())
+			defer c.Close()
+			r := c.fileReader()
+			defer c.putReader(r)
+			if byTask {
+				r.counts = nil
 			}
-		}
-	})
+			ts, err := r.taskStates(c.Host, c.Cgroup)
+			if err != nil {
+				b.Skip(err)
+			}
+			b.ReportMetric(float64(ts.Total), "tasks")
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.taskStates(c.Host, c.Cgroup); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // selfMemoryCgroup is this process's v1 memory cgroup, unless it is the

@@ -692,7 +692,7 @@ var lxcfsParityRules = map[string]parityRule{
 	"stat/cpu.idle": intended("the sum of the cpuN lines", "the sum of the cpuN lines", "as cpuN idle", checkIdle),
 	"stat/procs_running": intended("the group's running tasks", "the host's",
 		"lxmount counts the container's own tasks; lxcfs passes the host's line through", checkProcs),
-	"stat/procs_blocked": intended("the group's tasks in D state", "the host's", "as procs_running", checkProcs),
+	"stat/procs_blocked": intended("the group's blocked tasks (v1: uninterruptible or in I/O wait, counted by the kernel; cgroup2: in D state)", "the host's", "as procs_running", checkProcs),
 
 	// /proc/uptime
 	"uptime/uptime": {kind: "within 1 s", check: checkUptime},

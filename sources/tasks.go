@@ -52,11 +52,14 @@ func (r *fileReader) taskStates(h Host, cg Cgroup) (TaskStates, error) {
 	}
 	if r.counts != nil {
 		err := r.countCgroups(dir, name, true, &ts)
-		if err == nil || isVanished(err) {
+		switch {
+		case err == nil:
 			if ts.Running > ts.Total { // a task started between list and count
 				ts.Running = ts.Total
 			}
-			return ts, err
+			return ts, nil
+		case isVanished(err):
+			return TaskStates{}, err
 		}
 		// The kernel cannot count (cgroup2, no taskstats) or the request
 		// failed: count task by task.

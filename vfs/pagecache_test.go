@@ -337,7 +337,9 @@ func TestUnchangedSnapshotNotStoredAgain(t *testing.T) {
 		b.WriteString(*content.Load())
 		return nil
 	}}
-	s := mountWarm(t, e, Options{})
+	// Handles stay young for a second: a release delayed on a loaded
+	// machine must not let an expiry drop the pages between the opens.
+	s := mountWarm(t, e, Options{staleAfter: time.Second})
 	n := s.tree.node(s.tree.nodes[0].id)
 	stores := func() uint64 {
 		n.mu.Lock()

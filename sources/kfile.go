@@ -188,69 +188,87 @@ const (
 // ENOENT when it does not exist.
 func (fc *fileCache) read(dir, name string, dst []byte) ([]byte, error) {
 	k := fileKey{dir, name}
-	fc.used.Store(true)
-	for attempt := 0; ; attempt++ {
-		fc.mu.RLock()
-		fd, ok := fc.fds[k]
-		var b []byte
+	var b []byte
+	kernel, err := fc.withFD(k, false, kernfsRemoved, func(fd int) error {
 		var err error
-		if ok && fd == notKernel {
-			fc.mu.RUnlock()
-			return readPath(dir, name, dst)
+		if b, err = preadAll(fd, dst); err != nil {
+			return &os.PathError{Op: "read", Path: k.path(), Err: err}
 		}
-		if ok {
-			b, err = preadAll(fd, dst)
-		}
-		fc.mu.RUnlock()
-		switch {
-		case ok && err == nil:
-			return b, nil
-		case ok && attempt == 0 && (errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ESTALE)):
-			fc.drop(k, fd)
-			continue
-		case ok:
-			return nil, &os.PathError{Op: "read", Path: k.path(), Err: err}
-		}
-		if err := fc.open(k); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if !kernel {
+		return readPath(dir, name, dst)
 	}
+	return b, err
 }
 
 // readDir returns the raw entries of directory dir, like readDirPath,
 // from a descriptor kept open and rewound.
 func (fc *fileCache) readDir(dir string, dst []byte) ([]byte, error) {
-	k := fileKey{dir, ""}
+	var b []byte
+	// Exclusive: rewinding and reading move the shared offset.
+	kernel, err := fc.withFD(fileKey{dir, ""}, true, kernfsRemoved, func(fd int) error {
+		_, err := unix.Seek(fd, 0, 0)
+		if err == nil {
+			b, err = readDirents(fd, dst)
+		}
+		if err != nil {
+			return &os.PathError{Op: "getdents", Path: dir, Err: err}
+		}
+		return nil
+	})
+	if !kernel {
+		return readDirPath(dir, dst)
+	}
+	return b, err
+}
+
+// withFD runs op on the kept descriptor of k, opened first if there is
+// none, under the read lock, or the write lock if exclusive. When op fails
+// with an error for which removed is true (the cgroup of the descriptor
+// was removed), the descriptor is dropped and the path opened again, once:
+// a cgroup recreated under the same path is read, as the uncached readers
+// would. It reports false, without running op, for a file that is not on
+// a kernel file system (notKernel): the caller reads it through its path.
+// Errors are op's, or open's (*os.PathError).
+func (fc *fileCache) withFD(k fileKey, exclusive bool, removed func(error) bool, op func(fd int) error) (bool, error) {
 	fc.used.Store(true)
 	for attempt := 0; ; attempt++ {
-		// The write lock: rewinding and reading move the shared offset.
-		fc.mu.Lock()
+		if exclusive {
+			fc.mu.Lock()
+		} else {
+			fc.mu.RLock()
+		}
 		fd, ok := fc.fds[k]
-		var b []byte
 		var err error
-		if ok && fd == notKernel {
+		if ok && fd != notKernel {
+			err = op(fd)
+		}
+		if exclusive {
 			fc.mu.Unlock()
-			return readDirPath(dir, dst)
+		} else {
+			fc.mu.RUnlock()
 		}
-		if ok {
-			if _, err = unix.Seek(fd, 0, 0); err == nil {
-				b, err = readDirents(fd, dst)
-			}
-		}
-		fc.mu.Unlock()
 		switch {
-		case ok && err == nil:
-			return b, nil
-		case ok && attempt == 0 && (errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ESTALE)):
+		case ok && fd == notKernel:
+			return false, nil
+		case ok && err != nil && attempt == 0 && removed(err):
 			fc.drop(k, fd)
 			continue
 		case ok:
-			return nil, &os.PathError{Op: "getdents", Path: dir, Err: err}
+			return true, err
 		}
 		if err := fc.open(k); err != nil {
-			return nil, err
+			return true, err
 		}
 	}
+}
+
+// kernfsRemoved reports whether a read failed because the file's cgroup
+// was removed: kernfs_fop_read_iter answers ENODEV on a deactivated node,
+// ESTALE for some.
+func kernfsRemoved(err error) bool {
+	return errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ESTALE)
 }
 
 // preadAll reads a whole seq_file from offset 0 into dst's storage: one
@@ -525,36 +543,19 @@ func (fc *fileCache) cgroupCounts(dir string) (taskCounts, error) {
 	if tf.stats == nil {
 		tf.stats = &cgroupStats{fd: -1}
 	}
-	k := fileKey{dir, ""}
-	fc.used.Store(true)
-	for attempt := 0; ; attempt++ {
-		fc.mu.RLock()
-		fd, ok := fc.fds[k]
-		var c taskCounts
+	var c taskCounts
+	// A removed cgroup answers ENOENT (cgroupstats_build).
+	removed := func(err error) bool { return errors.Is(err, unix.ENOENT) }
+	kernel, err := fc.withFD(fileKey{dir, ""}, false, removed, func(fd int) error {
 		var err error
-		if ok && fd != notKernel {
-			c, err = tf.stats.count(fd)
+		if c, err = tf.stats.count(fd); err != nil && !errors.Is(err, errNoCgroupStats) {
+			return &os.PathError{Op: "cgroupstats", Path: dir, Err: err}
 		}
-		fc.mu.RUnlock()
-		switch {
-		case ok && fd == notKernel:
-			err = errNoCgroupStats
-		case ok && err == nil:
-			return c, nil
-		case ok && attempt == 0 && err == unix.ENOENT:
-			// Removed: a cgroup recreated under the same path is counted.
-			fc.drop(k, fd)
-			continue
-		case !ok:
-			if err := fc.open(k); err != nil {
-				return taskCounts{}, err
-			}
-			continue
-		}
-		if errors.Is(err, errNoCgroupStats) {
-			tf.noStats = true
-			return taskCounts{}, err
-		}
-		return taskCounts{}, &os.PathError{Op: "cgroupstats", Path: dir, Err: err}
+		return err
+	})
+	if !kernel || errors.Is(err, errNoCgroupStats) {
+		tf.noStats = true
+		return taskCounts{}, errNoCgroupStats
 	}
+	return c, err
 }

@@ -162,15 +162,17 @@ func (s *cgroupStats) request(family uint16, cmd uint8, attrType uint16, attr []
 	}
 }
 
+// send sends one request.
 func (s *cgroupStats) send(b []byte) error {
 	for {
 		_, err := unix.Write(s.fd, b)
-		if err != unix.EINTR {
-			if err != nil {
-				return fmt.Errorf("cgroupstats: send: %w", err)
-			}
-			return nil
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return fmt.Errorf("cgroupstats: send: %w", err)
 		}
+		return nil
 	}
 }
 

@@ -51,7 +51,23 @@ func (r *fileReader) taskStates(h Host, cg Cgroup) (TaskStates, error) {
 		defer r.tasks.end()
 	}
 	if r.counts != nil {
-		err := r.countCgroups(dir, name, true, &ts)
+		// Totals from the task lists, running and blocked from one
+		// request per cgroup; Uninterruptible is then cgroupStats's
+		// blocked count.
+		err := r.walkTaskLists(dir, name, true, func(dir string, list []byte) error {
+			n := bytes.Count(list, []byte{'\n'})
+			ts.Total += n
+			if n == 0 { // an empty cgroup (a systemd container's top one) needs no request
+				return nil
+			}
+			c, err := r.counts(dir)
+			if err != nil {
+				return fmt.Errorf("count tasks of %s: %w", dir, err)
+			}
+			ts.Running += int(c.Running)
+			ts.Uninterruptible += int(c.Blocked)
+			return nil
+		})
 		switch {
 		case err == nil:
 			if ts.Running > ts.Total { // a task started between list and count
@@ -65,49 +81,13 @@ func (r *fileReader) taskStates(h Host, cg Cgroup) (TaskStates, error) {
 		// failed: count task by task.
 		ts = TaskStates{}
 	}
-	if err := r.countTasks(h.ProcRoot, dir, name, true, &ts, scratch[:]); err != nil {
+	err = r.walkTaskLists(dir, name, true, func(dir string, list []byte) error {
+		return r.countTaskList(h.ProcRoot, filepath.Join(dir, name), list, &ts, scratch[:])
+	})
+	if err != nil {
 		return TaskStates{}, err
 	}
 	return ts, nil
-}
-
-// countCgroups adds the tasks of dir and of every cgroup below it to ts:
-// the totals from their task lists, the running and blocked ones from
-// r.counts (one request per cgroup). Uninterruptible is then the blocked
-// count of cgroupStats. A child cgroup removed while walking is skipped;
-// the top one missing is an error.
-func (r *fileReader) countCgroups(dir, name string, top bool, ts *TaskStates) error {
-	data, err := r.file(dir, name)
-	if err == nil {
-		n := bytes.Count(data, []byte{'\n'})
-		ts.Total += n
-		if n > 0 { // an empty cgroup (a systemd container's top one) needs no request
-			var c taskCounts
-			if c, err = r.counts(dir); err == nil {
-				ts.Running += int(c.Running)
-				ts.Uninterruptible += int(c.Blocked)
-			}
-		}
-	}
-	if err != nil {
-		if !top && isVanished(err) {
-			return nil
-		}
-		return fmt.Errorf("count tasks of %s: %w", dir, err)
-	}
-	children, err := r.subdirs(dir)
-	if err != nil {
-		if !top && isVanished(err) {
-			return nil
-		}
-		return fmt.Errorf("read dir %s: %w", dir, err)
-	}
-	for _, child := range children {
-		if err := r.countCgroups(filepath.Join(dir, child), name, false, ts); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // taskList returns the cgroup directory and the name of the file listing
@@ -124,10 +104,12 @@ func taskList(cg Cgroup) (dir, name string, err error) {
 	return "", "", fmt.Errorf("list tasks: no pids, cpu, cpuacct, memory or v2 cgroup: %w", fs.ErrNotExist)
 }
 
-// countTasks adds the tasks listed in dir/name and in every cgroup below
-// dir to ts. A child cgroup removed while walking is skipped; the top one
-// (top == true) missing is an error.
-func (r *fileReader) countTasks(procRoot, dir, name string, top bool, ts *TaskStates, scratch []byte) error {
+// walkTaskLists calls visit with the task list dir/name of dir and of
+// every cgroup below it; the list is valid during the call only (the walk
+// reuses r's buffer). A child cgroup removed while walking is skipped: its
+// list or directory missing, or visit failing with an error for which
+// isVanished is true. The top one missing is an error.
+func (r *fileReader) walkTaskLists(dir, name string, top bool, visit func(dir string, list []byte) error) error {
 	data, err := r.file(dir, name)
 	if err != nil {
 		if !top && isVanished(err) {
@@ -135,10 +117,12 @@ func (r *fileReader) countTasks(procRoot, dir, name string, top bool, ts *TaskSt
 		}
 		return fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
 	}
-	if err := r.countTaskList(procRoot, filepath.Join(dir, name), data, ts, scratch); err != nil {
+	if err := visit(dir, data); err != nil {
+		if !top && isVanished(err) {
+			return nil
+		}
 		return err
 	}
-	// data is spent: listing dir reuses r's buffer.
 	children, err := r.subdirs(dir)
 	if err != nil {
 		if isVanished(err) {
@@ -150,7 +134,7 @@ func (r *fileReader) countTasks(procRoot, dir, name string, top bool, ts *TaskSt
 		return fmt.Errorf("read dir %s: %w", dir, err)
 	}
 	for _, child := range children {
-		if err := r.countTasks(procRoot, filepath.Join(dir, child), name, false, ts, scratch); err != nil {
+		if err := r.walkTaskLists(filepath.Join(dir, child), name, false, visit); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,7 @@
 # lxmount build, test and demo entry points. CI runs `.ci/run`, which runs `make test`.
 #
 #   make deps       install the Debian packages the tests and the demo use (root)
-#   make build      bin/lxmount
+#   make build      bin/lxmount, bin/lxmount-runc (the OCI runtime wrapper)
 #   make vet        go vet ./...
 #   make test-unit  go test ./... as the current user (integration tests skip without root)
 #   make test       deps build vet, then every test as root; CI=true turns skips into failures;
@@ -29,10 +29,12 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # fuse3: /dev/fuse, fusermount3. procps: the real `free`/`top` that read /proc (busybox's
 # `free` reads sysinfo(2) instead). runc, busybox-static: throwaway test containers.
 # util-linux: nsenter, mount, unshare. python3-psutil, nodejs: runtimes whose view of
-# the container's /proc the integration tests check. lxcfs: reference for comparisons
+# the container's /proc the integration tests check. crun, docker.io: runtimes the
+# hook and the wrapper are tested with (the tests start their own dockerd).
+# nginx-light: `worker_processes auto` sized by the container's CPUs. lxcfs: reference for comparisons
 # (where no init system runs, invoke-rc.d refuses to start its service; on a systemd
 # host it starts as it would for any lxcfs install).
-DEB_PACKAGES := fuse3 procps runc busybox-static util-linux python3-psutil nodejs lxcfs containerd podman
+DEB_PACKAGES := fuse3 procps runc crun busybox-static util-linux python3-psutil nodejs lxcfs containerd podman docker.io nginx-light
 
 .PHONY: all deps build vet test-unit test test-v2 bench demo clean
 
@@ -54,6 +56,7 @@ deps:
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/lxmount ./cmd/lxmount
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/lxmount-runc ./cmd/lxmount-runc
 
 vet:
 	$(GO) vet ./...

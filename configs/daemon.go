@@ -34,7 +34,27 @@ type Daemon struct {
 	// file a relative path is resolved against the file's directory; the
 	// default is "policy.d" beside the configuration file.
 	PolicyDir string
+	// Events turns on event-driven discovery (key "events"): the daemon
+	// learns of every new process in a new mount namespace within
+	// milliseconds and attaches the containers a policy matches, whatever
+	// reconcile_interval says. false leaves attaching to the hook, the
+	// runtime wrapper, explicit attach and reconcile.
+	Events bool
+	// HookTimeout bounds how long `lxmount oci-hook` waits for the daemon
+	// to attach a starting container (key "hook_timeout", a duration).
+	HookTimeout time.Duration
+	// HookFailure is what the hook does when the attach fails or times
+	// out (key "hook_failure"): "start" lets the container start with the
+	// host's files (reconcile or the event watch attaches it later),
+	// "refuse" fails the hook, so the runtime refuses to start it.
+	HookFailure string
 }
+
+// Hook failure modes, the values of hook_failure.
+const (
+	HookFailureStart  = "start"
+	HookFailureRefuse = "refuse"
+)
 
 // DefaultDaemon returns the settings used when lxmount.toml is absent or
 // leaves a key out. PolicyDir assumes the file is at DefaultConfigPath.
@@ -46,11 +66,18 @@ func DefaultDaemon() Daemon {
 		LogLevel:          "info",
 		MetricsAddress:    "",
 		PolicyDir:         filepath.Join(filepath.Dir(DefaultConfigPath), "policy.d"),
+		Events:            true,
+		HookTimeout:       2 * time.Second,
+		HookFailure:       HookFailureStart,
 	}
 }
 
 // daemonKeys are the keys lxmount.toml may hold, in documentation order.
-var daemonKeys = []string{"socket", "state_dir", "reconcile_interval", "log_level", "metrics_address", "policy_dir"}
+var daemonKeys = []string{"socket", "state_dir", "reconcile_interval", "log_level", "metrics_address", "policy_dir", "events", "hook_timeout", "hook_failure"}
+
+// maxHookTimeout stays below the OCI hook timeout the wrapper sets, so the
+// runtime never kills a hook that is still within its own bound.
+const maxHookTimeout = 30 * time.Second
 
 // logLevels are the valid values of log_level.
 var logLevels = []string{"debug", "info", "warn", "error"}
@@ -128,6 +155,28 @@ func parseDaemon(file string, data []byte) (Daemon, error) {
 				cfg.PolicyDir = filepath.Clean(s)
 			default:
 				cfg.PolicyDir = filepath.Join(filepath.Dir(file), s)
+			}
+		case "events":
+			if b, ok := d.boolean(key, v); ok {
+				cfg.Events = b
+			}
+		case "hook_timeout":
+			s, ok := d.str(key, v)
+			if !ok {
+				break
+			}
+			iv, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				d.errorf(key, -1, "hook_timeout %q is not a duration (e.g. \"2s\", \"500ms\")", s)
+			case iv <= 0 || iv > maxHookTimeout:
+				d.errorf(key, -1, "hook_timeout %q is outside (0, %s]", s, maxHookTimeout)
+			default:
+				cfg.HookTimeout = iv
+			}
+		case "hook_failure":
+			if s, ok := d.enum(key, v, []string{HookFailureStart, HookFailureRefuse}); ok {
+				cfg.HookFailure = s
 			}
 		}
 	}

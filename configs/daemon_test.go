@@ -13,6 +13,9 @@ func TestDefaultDaemon(t *testing.T) {
 		LogLevel:          "info",
 		MetricsAddress:    "",
 		PolicyDir:         "/etc/lxmount/policy.d",
+		Events:            true,
+		HookTimeout:       2 * time.Second,
+		HookFailure:       "start",
 	}
 	if got := DefaultDaemon(); got != want {
 		t.Errorf("DefaultDaemon() = %+v, want %+v", got, want)
@@ -48,6 +51,9 @@ func TestParseDaemon(t *testing.T) {
 				`log_level = "debug"`,
 				`metrics_address = "127.0.0.1:9105"`,
 				`policy_dir = "/srv/policies"`,
+				`events = false`,
+				`hook_timeout = "500ms"`,
+				`hook_failure = "refuse"`,
 			),
 			want: Daemon{
 				Socket:            "/run/lx/ctl.sock",
@@ -56,6 +62,9 @@ func TestParseDaemon(t *testing.T) {
 				LogLevel:          "debug",
 				MetricsAddress:    "127.0.0.1:9105",
 				PolicyDir:         "/srv/policies",
+				Events:            false,
+				HookTimeout:       500 * time.Millisecond,
+				HookFailure:       "refuse",
 			},
 		},
 		{
@@ -100,7 +109,7 @@ func TestDaemonErrors(t *testing.T) {
 		{
 			name: "unknown key",
 			data: doc(`log_level = "info"`, `loglevel = "debug"`),
-			want: `c.toml:2:1: unknown key "loglevel" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir)`,
+			want: `c.toml:2:1: unknown key "loglevel" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure)`,
 		},
 		{
 			name: "policies in the daemon file",
@@ -148,9 +157,29 @@ func TestDaemonErrors(t *testing.T) {
 			want: `c.toml:1:1: policy_dir is empty (leave it out for policy.d)`,
 		},
 		{
+			name: "hook timeout too long",
+			data: doc(`hook_timeout = "1m"`),
+			want: `c.toml:1:1: hook_timeout "1m" is outside (0, 30s]`,
+		},
+		{
+			name: "hook timeout without unit",
+			data: doc(`hook_timeout = "2"`),
+			want: `c.toml:1:1: hook_timeout "2" is not a duration (e.g. "2s", "500ms")`,
+		},
+		{
+			name: "unknown hook failure mode",
+			data: doc(`hook_failure = "ignore"`),
+			want: `c.toml:1:1: unknown hook_failure "ignore" (valid: start, refuse)`,
+		},
+		{
+			name: "events as a string",
+			data: doc(`events = "yes"`),
+			want: `c.toml:1:1: events must be true or false, not a string`,
+		},
+		{
 			name: "settings in a table",
 			data: doc(`[daemon]`, `socket = "/x"`),
-			want: `c.toml:1:1: unknown key "daemon" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir)`,
+			want: `c.toml:1:1: unknown key "daemon" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure)`,
 		},
 	}
 	for _, tt := range tests {

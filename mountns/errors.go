@@ -24,6 +24,12 @@ var (
 	// anything else but a regular file.
 	ErrTargetNotRegular = errors.New("not a regular file")
 
+	// ErrTargetSymlink means a component of the target's path before the
+	// last is a symlink (or the path leaves the container's root): lxmount
+	// resolves targets with no symlink, so that a mount cannot be
+	// redirected to a host-visible place.
+	ErrTargetSymlink = errors.New("a component of its path is a symlink")
+
 	// ErrTargetNotProcfs means a /proc/... target is not on procfs;
 	// usually something (often lxmount itself) is already mounted on it.
 	ErrTargetNotProcfs = errors.New("not on procfs")

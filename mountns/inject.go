@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +48,24 @@ type Injection struct {
 // mounted, otherwise why not. A refused target does not stop the others.
 // If the namespace cannot be entered, every entry carries that error.
 func (ns *Namespace) Inject(injs []Injection) []error {
+	return ns.InjectUnder("/", injs)
+}
+
+// InjectUnder is Inject for a container whose root file system is still
+// mounted at root inside the namespace: an OCI runtime's createRuntime
+// hook runs after the runtime mounted /proc and /sys into the rootfs and
+// before pivot_root, so "/proc/meminfo" is then root+"/proc/meminfo", and
+// pivot_root carries the mounts to where the container sees them. Every
+// target is resolved beneath root with no symlink (see ErrTargetSymlink);
+// root itself is the runtime's path and is trusted. "/" is Inject.
+func (ns *Namespace) InjectUnder(root string, injs []Injection) []error {
+	if root == "" || !filepath.IsAbs(root) {
+		errs := make([]error, len(injs))
+		for i := range errs {
+			errs[i] = fmt.Errorf("root %q: not an absolute path", root)
+		}
+		return errs
+	}
 	errs := make([]error, len(injs))
 	pending := false
 	for i, inj := range injs {
@@ -65,7 +84,7 @@ func (ns *Namespace) Inject(injs []Injection) []error {
 	err := ns.Do(func() error {
 		for i, inj := range injs {
 			if errs[i] == nil {
-				errs[i] = injectOne(inj)
+				errs[i] = injectOne(root, inj)
 			}
 		}
 		return nil
@@ -84,9 +103,9 @@ func (ns *Namespace) Inject(injs []Injection) []error {
 
 // injectOne checks one target and moves the tree onto it; it runs inside
 // the namespace.
-func injectOne(inj Injection) error {
+func injectOne(root string, inj Injection) error {
 	target := inj.Target
-	fd, err := openTarget(target)
+	fd, err := openTarget(root, target)
 	if errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("target %s: %w", target, ErrTargetMissing)
 	}

@@ -3,6 +3,7 @@ package mountns
 import (
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -166,5 +167,84 @@ func TestCloneTreeMissingSource(t *testing.T) {
 	var pe *os.PathError
 	if !errors.As(err, &pe) || pe.Op != "open_tree" || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("err = %v, want *os.PathError open_tree ENOENT", err)
+	}
+}
+
+// TestInjectUnder injects into a root file system mounted inside the
+// namespace, as a createRuntime hook finds it before pivot_root: a
+// directory with its own procfs on <root>/proc. The namespace's own
+// /proc stays untouched.
+func TestInjectUnder(t *testing.T) {
+	c := startContainer(t)
+	root := "/tmp/lxmount-rootfs-" + strconv.Itoa(os.Getpid())
+	err := c.ns.Do(func() error {
+		if err := unix.Mount("tmpfs", "/tmp", "tmpfs", 0, "size=64k"); err != nil {
+			return &os.PathError{Op: "mount tmpfs", Path: "/tmp", Err: err}
+		}
+		if err := os.MkdirAll(root+"/proc", 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(root+"/proc", root+"/link"); err != nil {
+			return err
+		}
+		return unix.Mount("proc", root+"/proc", "proc", 0, "")
+	})
+	if err != nil {
+		t.Fatalf("set up rootfs in container: %v", err)
+	}
+	errs := c.ns.InjectUnder(root, []Injection{
+		{Tree: sourceTree(t, "meminfo", fakeMeminfo), Target: "/proc/meminfo"},
+		{Tree: sourceTree(t, "uptime", "1.00 1.00\n"), Target: "/link/uptime"},
+	})
+	if errs[0] != nil {
+		t.Fatalf("InjectUnder %s /proc/meminfo: %v", root, errs[0])
+	}
+	// /link/uptime is outside /proc and /sys by its own path.
+	if !errors.Is(errs[1], ErrTargetOutside) {
+		t.Errorf("InjectUnder /link/uptime: %v, want ErrTargetOutside", errs[1])
+	}
+	if got := c.cat(t, root+"/proc/meminfo"); got != fakeMeminfo {
+		t.Errorf("%s/proc/meminfo = %q, want the injected file", root, got)
+	}
+	if got := c.cat(t, "/proc/meminfo"); got == fakeMeminfo {
+		t.Errorf("the namespace's own /proc/meminfo was mounted over")
+	}
+	errs = c.ns.InjectUnder("proc", []Injection{{Tree: sourceTree(t, "x", "x\n"), Target: "/proc/uptime"}})
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), `root "proc": not an absolute path`) {
+		t.Errorf("relative root: %v", errs[0])
+	}
+}
+
+// TestInjectRefusesSymlinkedDirectory: a directory on the way to the
+// target replaced by a symlink (here to a host-visible tmpfs holding a
+// file of the right name) is refused, never followed.
+func TestInjectRefusesSymlinkedDirectory(t *testing.T) {
+	c := startContainer(t)
+	err := c.ns.Do(func() error {
+		// /proc/sys is a real directory: replace the whole /proc with
+		// a tmpfs holding a "pressure" symlink to a procfs directory.
+		if err := unix.Mount("tmpfs", "/mnt", "tmpfs", 0, "size=64k"); err != nil {
+			return &os.PathError{Op: "mount tmpfs", Path: "/mnt", Err: err}
+		}
+		if err := os.MkdirAll("/mnt/proc", 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount("proc", "/mnt/proc", "proc", 0, ""); err != nil {
+			return err
+		}
+		if err := unix.Mount("tmpfs", "/proc/fs", "tmpfs", 0, "size=64k"); err != nil {
+			return err
+		}
+		return os.Symlink("/mnt/proc", "/proc/fs/elsewhere")
+	})
+	if err != nil {
+		t.Fatalf("set up in container: %v", err)
+	}
+	errs := c.ns.Inject([]Injection{{Tree: sourceTree(t, "m", fakeMeminfo), Target: "/proc/fs/elsewhere/meminfo"}})
+	if !errors.Is(errs[0], ErrTargetSymlink) || !strings.Contains(errs[0].Error(), "/proc/fs/elsewhere/meminfo") {
+		t.Fatalf("Inject through a symlinked directory: %v, want ErrTargetSymlink naming the target", errs[0])
+	}
+	if got := c.cat(t, "/mnt/proc/meminfo"); got == fakeMeminfo {
+		t.Errorf("the mount followed the symlink")
 	}
 }

@@ -97,15 +97,43 @@ func disconnected(err error) bool {
 	return errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED)
 }
 
-// openTarget opens target with O_PATH|O_NOFOLLOW: a symlink is opened as
-// itself, never followed, and later checks and the mount act on the same
+// openTarget opens target, an absolute path inside the file system tree
+// rooted at root ("/" or "" for the namespace's root), with O_PATH|O_NOFOLLOW
+// and openat2's RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS:
+// no component may be a symlink or climb out of root, so a container
+// cannot redirect a mount through a link to a host-visible directory. A
+// symlink in the last component is opened as itself (the callers then
+// refuse it as not a regular file); one in an earlier component fails
+// with ErrTargetSymlink. Later checks and the mount act on the opened
 // object even if the container renames things in between.
-func openTarget(target string) (int, error) {
-	fd, err := unix.Open(target, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: target, Err: err}
+func openTarget(root, target string) (int, error) {
+	if root == "" {
+		root = "/"
 	}
-	return fd, nil
+	dfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(dfd)
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	rel := strings.TrimPrefix(target, "/")
+	for range 8 {
+		fd, err := unix.Openat2(dfd, rel, &how)
+		switch {
+		case err == nil:
+			return fd, nil
+		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+			continue // a concurrent rename in the tree (see openat2(2)): retry
+		case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV):
+			return -1, fmt.Errorf("target %s: %w", target, ErrTargetSymlink)
+		default:
+			return -1, &os.PathError{Op: "openat2", Path: target, Err: err}
+		}
+	}
+	return -1, &os.PathError{Op: "openat2", Path: target, Err: unix.EAGAIN}
 }
 
 // statTarget returns the file type bits and the file system magic of an
@@ -146,7 +174,7 @@ func fileType(mode uint32) string {
 
 // probe classifies one target; it runs inside the namespace.
 func probe(target string, owned Magic) TargetState {
-	fd, err := openTarget(target)
+	fd, err := openTarget("/", target)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return StateMissing

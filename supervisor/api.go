@@ -37,6 +37,8 @@ type DaemonInfo struct {
 	// PolicyError is why the last policy reload failed ("" when it did
 	// not); the daemon keeps the last good policies meanwhile.
 	PolicyError string `json:"policy_error,omitempty"`
+	// Hooks counts the attaches OCI hooks asked for.
+	Hooks HookStats `json:"hooks"`
 }
 
 // LastReconcile is the outcome of the last reconcile.
@@ -75,6 +77,40 @@ type ContainerInfo struct {
 type Attach struct {
 	PID    int    `json:"pid"`
 	Policy string `json:"policy,omitempty"` // policy name; "" lets the policies decide
+	// OCI is set by `lxmount oci-hook`: the container an OCI runtime is
+	// creating, PID its process (the OCI state's pid).
+	OCI *OCIContainer `json:"oci,omitempty"`
+}
+
+// OCIContainer is what an OCI runtime hook knows of the container it runs
+// for: its state (id, bundle, annotations) and its config.json (root).
+type OCIContainer struct {
+	ID     string `json:"id"`
+	Bundle string `json:"bundle"`
+	// Rootfs is the absolute path of the container's root file system in
+	// the runtime's mount namespace (config.json's root.path, relative
+	// to the bundle there), where /proc and /sys are mounted while the
+	// createRuntime hooks run.
+	Rootfs      string            `json:"rootfs"`
+	Runtime     string            `json:"runtime,omitempty"` // what created it: "runc", "crun", "docker", ...
+	Name        string            `json:"name,omitempty"`    // human name, when the runtime gave one
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Deadline is when the hook stops waiting and lets the container
+	// start with the host's files (hook_timeout after it started). An
+	// attach that has not mounted anything by then gives up, so no mount
+	// lands after the runtime moved on; one that finishes later is
+	// counted as late.
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+// HookStats counts the attaches asked for by OCI hooks (`lxmount oci-hook`).
+type HookStats struct {
+	Attached uint64 `json:"attached"` // attached in time
+	Late     uint64 `json:"late"`     // answered after the hook's deadline, or given up at it
+	Failed   uint64 `json:"failed"`   // refused or failed in the daemon
+	// Unanswered counts the hooks that got no answer at all (no daemon,
+	// or none in time), as they recorded in <state-dir>/hook-failures.log.
+	Unanswered uint64 `json:"unanswered"`
 }
 
 // AttachResult answers Attach.

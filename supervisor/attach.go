@@ -24,6 +24,17 @@ import (
 // Attaching an attached container changes nothing and reports already.
 // policy names a policy to use instead of letting the policies decide.
 func (s *Supervisor) Attach(pid int, policy string) (info ContainerInfo, already bool, err error) {
+	return s.AttachRequest(Attach{PID: pid, Policy: policy})
+}
+
+// AttachRequest attaches what req asks for: the container of req.PID, or,
+// with req.OCI, the container an OCI runtime is creating (from its
+// createRuntime hook: req.PID is the container's process, its root file
+// system still mounted at req.OCI.Rootfs). The runtime's identity (id,
+// name, bundle, annotations) then names the container and feeds policy
+// matching, as discovery's would.
+func (s *Supervisor) AttachRequest(req Attach) (info ContainerInfo, already bool, err error) {
+	pid := req.PID
 	s.attachMu.Lock()
 	defer s.attachMu.Unlock()
 	c, err := discovery.Resolve(s.disc, pid)
@@ -32,6 +43,15 @@ func (s *Supervisor) Attach(pid int, policy string) (info ContainerInfo, already
 	}
 	if err != nil {
 		return ContainerInfo{}, false, fmt.Errorf("attach %d: %w", pid, err)
+	}
+	root, deadline := "/", time.Time{}
+	if req.OCI != nil {
+		deadline = req.OCI.Deadline
+		defer func() { s.countHook(err, deadline) }()
+		if c, err = s.fromRuntime(c, pid, *req.OCI); err != nil {
+			return ContainerInfo{}, false, fmt.Errorf("attach %d: %w", pid, err)
+		}
+		root = req.OCI.Rootfs
 	}
 	s.mu.Lock()
 	closed := s.closed
@@ -43,26 +63,122 @@ func (s *Supervisor) Attach(pid int, policy string) (info ContainerInfo, already
 	if existing != nil {
 		return existing.info(), true, nil
 	}
-	choice, ok, why, err := s.policies().Choose(c, policy)
+	choice, ok, why, err := s.policies().Choose(c, req.Policy)
 	if err != nil {
 		return ContainerInfo{}, false, fmt.Errorf("attach %d: %w", pid, err)
 	}
 	if !ok {
-		return ContainerInfo{}, false, fmt.Errorf("attach %d: no policy matches this container (%s); name one with --policy", pid, why)
+		return ContainerInfo{}, false, fmt.Errorf("attach %d: %w (%s); name one with --policy", pid, ErrNoPolicy, why)
 	}
-	a, err := s.attach(c, choice)
+	a, err := s.attachAt(c, choice, root, deadline)
 	if err != nil {
 		return ContainerInfo{}, false, fmt.Errorf("attach %d: %w", pid, err)
 	}
 	s.saveState()
-	s.log.Info("attached", "id", a.id, "init_pid", c.InitPID, "cgroup", cgroupPath(c), "policy", choice.Policy, "files", a.files)
+	s.log.Info("attached", "id", a.id, "init_pid", c.InitPID, "cgroup", cgroupPath(c), "policy", choice.Policy, "files", a.files, "by", by(req))
 	return a.info(), false, nil
 }
 
-// attach builds the binding, mounts the FUSE instance and injects its files.
-// On failure nothing is left behind. The caller saves the state file (once
-// per batch: it is rewritten whole). Safe to call from several goroutines.
-func (s *Supervisor) attach(c discovery.Container, choice Choice) (_ *attachment, err error) {
+// countHook counts the outcome of an attach an OCI hook asked for.
+func (s *Supervisor) countHook(err error, deadline time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrHookDeadline), !deadline.IsZero() && time.Now().After(deadline):
+		s.hooks.Late++
+	case err != nil:
+		s.hooks.Failed++
+	default:
+		s.hooks.Attached++
+	}
+}
+
+// by names what asked for an attach, for the log.
+func by(req Attach) string {
+	if req.OCI != nil {
+		return "oci-hook"
+	}
+	return "request"
+}
+
+// fromRuntime completes a resolved container with what its runtime says
+// of it: the runtime's process is the container's init (also when it
+// shares the host's pid namespace, where discovery would pick the
+// oldest process), and the runtime's id, name, bundle and annotations
+// win over whatever discovery found (its state files may not be written
+// yet while the runtime runs its hooks).
+func (s *Supervisor) fromRuntime(c discovery.Container, pid int, oci OCIContainer) (discovery.Container, error) {
+	if !filepath.IsAbs(oci.Rootfs) || filepath.Clean(oci.Rootfs) != oci.Rootfs {
+		return c, fmt.Errorf("rootfs %q is not a clean absolute path", oci.Rootfs)
+	}
+	if c.InitPID != pid {
+		st, err := discovery.StartTime(s.disc, pid)
+		if err != nil {
+			return c, err
+		}
+		c.InitPID, c.InitStart = pid, st
+	}
+	c.ID, c.Bundle, c.Annotations = oci.ID, oci.Bundle, oci.Annotations
+	c.Runtime = oci.Runtime
+	if c.Runtime == "" {
+		c.Runtime = "oci"
+	}
+	c.Name = oci.Name
+	if c.Name == "" {
+		c.Name = oci.ID
+	}
+	return c, nil
+}
+
+// attach attaches container c with the files and options of choice, its
+// root file system at the root of its mount namespace. On failure nothing
+// is left behind. The caller saves the state file (once per batch: it is
+// rewritten whole). Safe to call from several goroutines.
+func (s *Supervisor) attach(c discovery.Container, choice Choice) (*attachment, error) {
+	return s.attachAt(c, choice, "/", time.Time{})
+}
+
+// attachAt is attach for a container whose root file system is mounted at
+// root inside its mount namespace ("/" once it runs; the runtime's rootfs
+// path while a createRuntime hook runs). Four steps: bind the container,
+// plan its files, mount its FUSE instance, inject the files; then it is
+// registered and watched. A non-zero deadline is the hook's: past it,
+// nothing is injected (ErrHookDeadline), as the runtime has moved on.
+func (s *Supervisor) attachAt(c discovery.Container, choice Choice, root string, deadline time.Time) (_ *attachment, err error) {
+	a, err := s.bind(c, choice)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.release()
+		}
+	}()
+	files := a.plan()
+	if len(files) == 0 {
+		return nil, ErrNothingMounted
+	}
+	if err := s.mountInstance(a, files); err != nil {
+		return nil, err
+	}
+	if !deadline.IsZero() && time.Now().After(deadline) {
+		return nil, fmt.Errorf("%w (%s ago)", ErrHookDeadline, time.Since(deadline).Round(time.Millisecond))
+	}
+	if err := s.inject(a, files, root); err != nil {
+		return nil, err
+	}
+	if a.sampleLoad {
+		_ = a.src.SampleLoad(time.Now())
+	}
+	a.setHealth("healthy")
+	s.register(a)
+	return a, nil
+}
+
+// bind opens what pins the container (its mount namespace, a pidfd on its
+// init) and builds its static binding to its cgroups. It fails if the
+// init is not the process c names any more.
+func (s *Supervisor) bind(c discovery.Container, choice Choice) (_ *attachment, err error) {
 	ns, err := mountns.Open(c.InitPID)
 	if err != nil {
 		return nil, err
@@ -81,126 +197,166 @@ func (s *Supervisor) attach(c discovery.Container, choice Choice) (_ *attachment
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			pidfd.Close()
-		}
-	}()
 	if st, err := discovery.StartTime(s.disc, c.InitPID); err != nil || st != c.InitStart {
+		pidfd.Close()
 		return nil, fmt.Errorf("init process %d exited while attaching", c.InitPID)
 	}
-
 	cg := s.hier.Dirs(c.CgroupV1, c.CgroupV2)
-	src := sources.NewContainer(s.cfg.Host, cg, s.wallStart(c.InitStart), choice.Options)
-	a := &attachment{
+	return &attachment{
 		id:         s.newID(c),
 		c:          c,
 		cg:         cg,
 		choice:     choice,
-		src:        src,
+		src:        sources.NewContainer(s.cfg.Host, cg, s.wallStart(c.InitStart), choice.Options),
 		ns:         ns,
 		pidfd:      pidfd,
 		refused:    map[string]string{},
 		attachedAt: time.Now(),
-	}
+	}, nil
+}
 
-	var entries []vfs.Entry
+// plan returns the files of the choice that this container can be
+// served, and notes the others in refused.
+func (a *attachment) plan() []sources.File {
 	var files []sources.File
-	for _, name := range choice.Files {
+	for _, name := range a.choice.Files {
 		f, ok := sources.Lookup(name)
-		if !ok {
+		switch {
+		case !ok:
 			a.refused[name] = "unknown file"
-			continue
-		}
-		if !f.Available(src) {
+		case !f.Available(a.src):
 			a.refused[name] = "not available for this container"
-			continue
+		default:
+			files = append(files, f)
 		}
-		files = append(files, f)
-		entries = append(entries, vfs.Entry{Name: f.Name, Render: bindRender(src, f)})
 	}
-	if len(entries) == 0 {
-		return nil, ErrNothingMounted
-	}
+	return files
+}
 
+// mountInstance mounts the container's own FUSE instance, serving files,
+// in the daemon's namespace under <state-dir>/mnt/<id>.
+func (s *Supervisor) mountInstance(a *attachment, files []sources.File) error {
+	entries := make([]vfs.Entry, len(files))
+	for i, f := range files {
+		entries[i] = vfs.Entry{Name: f.Name, Render: bindRender(a.src, f)}
+	}
 	dir := filepath.Join(s.cfg.StateDir, "mnt", a.id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create mountpoint: %w", err)
+		return fmt.Errorf("create mountpoint: %w", err)
 	}
 	server, err := vfs.Mount(dir, entries, vfs.Options{Readers: s.cfg.Readers, FusectlDir: s.cfg.FusectlDir, Name: "lxmount-" + a.id})
 	if err != nil {
 		os.Remove(dir)
-		return nil, err
+		return err
 	}
 	a.server = server
-	defer func() {
-		if err != nil {
-			server.Close()
-			os.Remove(dir)
-		}
-	}()
+	return nil
+}
 
+// inject mounts a clone of each file over its target inside the container,
+// beneath root, first taking off dead lxmount mounts a crashed daemon left
+// there. A refused target is noted and the others still mounted; it fails
+// only when none was.
+func (s *Supervisor) inject(a *attachment, files []sources.File, root string) error {
 	injs := make([]mountns.Injection, 0, len(files))
 	for _, f := range files {
-		tree, err := mountns.CloneTree(server.Path(f.Name))
+		tree, err := mountns.CloneTree(a.server.Path(f.Name))
 		if err != nil {
-			for _, inj := range injs {
-				inj.Tree.Close()
-			}
-			return nil, err
+			closeTrees(injs)
+			return err
 		}
 		injs = append(injs, mountns.Injection{Tree: tree, Target: f.Target})
 	}
-	// Heal first: a dead lxmount mount left by a crashed daemon answers
-	// ENOTCONN; take it off so the fresh instance goes on the real file.
-	// A live FUSE mount (another instance) is left alone: Inject refuses it.
-	targets := make([]string, len(files))
+	if root == "/" {
+		s.removeDead(a, files)
+	}
+	results := a.ns.InjectUnder(root, injs)
+	closeTrees(injs)
 	for i, f := range files {
-		targets[i] = f.Target
-	}
-	if states, err := ns.Probe(targets, mountns.FUSEMagic); err == nil {
-		var dead []string
-		for _, t := range targets {
-			if states[t] == mountns.StateBroken {
-				dead = append(dead, t)
-			}
-		}
-		if len(dead) > 0 {
-			if err := ns.Unmount(dead, mountns.FUSEMagic); err != nil {
-				s.log.Warn("unmount dead mounts", "init_pid", c.InitPID, "targets", dead, "error", err)
-			} else {
-				s.log.Info("removed dead mounts", "init_pid", c.InitPID, "targets", dead)
-			}
-		}
-	}
-	results := ns.Inject(injs)
-	for i, inj := range injs {
-		inj.Tree.Close()
 		if results[i] != nil {
-			a.refused[files[i].Name] = results[i].Error()
+			a.refused[f.Name] = results[i].Error()
 			continue
 		}
-		a.files = append(a.files, files[i].Name)
-		a.targets = append(a.targets, inj.Target)
-		if files[i].Name == "loadavg" && choice.Loadavg {
+		a.files = append(a.files, f.Name)
+		a.targets = append(a.targets, f.Target)
+		if f.Name == "loadavg" && a.choice.Loadavg {
 			a.sampleLoad = true
 		}
 	}
 	if len(a.files) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNothingMounted, joinRefused(a.refused))
+		return fmt.Errorf("%w: %s", ErrNothingMounted, joinRefused(a.refused))
 	}
-	if a.sampleLoad {
-		_ = src.SampleLoad(time.Now())
+	if root != "/" {
+		a.rootfs = root
+		a.rootID, _ = statIn(a.ns, root)
 	}
-	a.setHealth("healthy")
+	return nil
+}
 
+// removeDead takes dead lxmount mounts (ENOTCONN, left by a crashed daemon)
+// off the targets, so the fresh instance goes on the real file. A live
+// FUSE mount (another instance) is left alone: Inject refuses it.
+func (s *Supervisor) removeDead(a *attachment, files []sources.File) {
+	targets := make([]string, len(files))
+	for i, f := range files {
+		targets[i] = f.Target
+	}
+	states, err := a.ns.Probe(targets, mountns.FUSEMagic)
+	if err != nil {
+		return
+	}
+	var dead []string
+	for _, t := range targets {
+		if states[t] == mountns.StateBroken {
+			dead = append(dead, t)
+		}
+	}
+	if len(dead) == 0 {
+		return
+	}
+	if err := a.ns.Unmount(dead, mountns.FUSEMagic); err != nil {
+		s.log.Warn("unmount dead mounts", "init_pid", a.c.InitPID, "targets", dead, "error", err)
+	} else {
+		s.log.Info("removed dead mounts", "init_pid", a.c.InitPID, "targets", dead)
+	}
+}
+
+// register makes an attached container known and starts watching it.
+func (s *Supervisor) register(a *attachment) {
 	s.mu.Lock()
 	s.byID[a.id] = a
-	s.byNS[c.MountNS] = a
+	s.byNS[a.c.MountNS] = a
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.watch(a)
-	return a, nil
+}
+
+// unregister forgets a registered container; false if it was not (any
+// more): detach and forget are then no-ops.
+func (s *Supervisor) unregister(a *attachment) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID[a.id] != a {
+		return false
+	}
+	delete(s.byID, a.id)
+	delete(s.byNS, a.c.MountNS)
+	return true
+}
+
+// release closes what an attachment holds in the daemon: its namespace
+// handle, its pidfd (which wakes the watcher), its FUSE instance, the
+// cgroup files it keeps open and its mountpoint.
+func (a *attachment) release() error {
+	a.ns.Close()
+	a.pidfd.Close()
+	var err error
+	if a.server != nil {
+		err = a.server.Close()
+		os.Remove(a.server.Dir())
+	}
+	a.src.Close()
+	return err
 }
 
 // bindRender binds a virtual file's renderer to one container.
@@ -259,26 +415,16 @@ func (s *Supervisor) find(target string) (*attachment, error) {
 // detach unmounts the files inside the container (if it still exists),
 // closes the FUSE instance and forgets the container. Safe to call twice.
 func (s *Supervisor) detach(a *attachment, reason string) error {
-	s.mu.Lock()
-	if s.byID[a.id] != a {
-		s.mu.Unlock()
+	if !s.unregister(a) {
 		return nil
 	}
-	delete(s.byID, a.id)
-	delete(s.byNS, a.c.MountNS)
-	s.mu.Unlock()
-
 	var errs []error
 	if err := a.ns.Unmount(a.targets, mountns.FUSEMagic); err != nil && !errors.Is(err, os.ErrClosed) {
 		errs = append(errs, err)
 	}
-	a.ns.Close()
-	a.pidfd.Close() // wakes the watcher
-	if err := a.server.Close(); err != nil {
+	if err := a.release(); err != nil {
 		errs = append(errs, err)
 	}
-	a.src.Close() // the cgroup files it keeps open
-	os.Remove(a.server.Dir())
 	s.saveState()
 	err := errors.Join(errs...)
 	s.log.Info("detached", "id", a.id, "reason", reason, "error", err)
@@ -288,21 +434,12 @@ func (s *Supervisor) detach(a *attachment, reason string) error {
 // forget drops a container whose init exited: its mount namespace is gone
 // (or going), so only the daemon's side is cleaned up.
 func (s *Supervisor) forget(a *attachment, reason string) {
-	s.mu.Lock()
-	if s.byID[a.id] != a {
-		s.mu.Unlock()
+	if !s.unregister(a) {
 		return
 	}
-	delete(s.byID, a.id)
-	delete(s.byNS, a.c.MountNS)
-	s.mu.Unlock()
-	a.ns.Close()
-	a.pidfd.Close()
-	if err := a.server.Close(); err != nil {
+	if err := a.release(); err != nil {
 		s.log.Warn("close fuse instance", "id", a.id, "error", err)
 	}
-	a.src.Close()
-	os.Remove(a.server.Dir())
 	s.saveState()
 	s.log.Info("forgot container", "id", a.id, "reason", reason)
 }

@@ -2,9 +2,12 @@ package supervisor
 
 import (
 	"os"
+	"strconv"
 	"sort"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lxmount/lxmount/mountns"
 	"github.com/lxmount/lxmount/sources"
@@ -30,6 +33,13 @@ type attachment struct {
 	refused    map[string]string
 	attachedAt time.Time
 	sampleLoad bool
+	// rootfs is where the container's root file system was mounted in its
+	// namespace when an OCI hook attached it before pivot_root ("" when
+	// attached at the namespace's root), and rootID that directory's
+	// identity: until the init's root is that directory, the targets
+	// are checked beneath rootfs.
+	rootfs string
+	rootID fileID
 
 	mu        sync.Mutex
 	lastErr   string
@@ -40,6 +50,30 @@ type attachment struct {
 	// encoded from; guarded by Supervisor.saveMu.
 	enc    []byte
 	encDyn infoDynamic
+}
+
+// fileID identifies a file: device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// statIn returns the identity of path inside namespace ns.
+func statIn(ns *mountns.Namespace, path string) (fileID, error) {
+	var st unix.Stat_t
+	err := ns.Do(func() error { return unix.Stat(path, &st) })
+	return fileID{uint64(st.Dev), st.Ino}, err
+}
+
+// targetRoot is where the container's targets are now: beneath the
+// runtime's rootfs path until the init has pivoted into it, then at the
+// namespace's root.
+func (a *attachment) targetRoot() string {
+	if a.rootfs == "" {
+		return "/"
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(a.c.InitPID)+"/root", &st); err == nil && (fileID{uint64(st.Dev), st.Ino}) != a.rootID {
+		return a.rootfs
+	}
+	return "/"
 }
 
 // infoDynamic is the part of info that changes after attach.

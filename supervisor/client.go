@@ -52,6 +52,14 @@ func (c *Client) Attach(pid int, policy string) (AttachResult, error) {
 	return res, err
 }
 
+// AttachRequest sends req; ctx bounds the whole call (an OCI hook's
+// deadline).
+func (c *Client) AttachRequest(ctx context.Context, req Attach) (AttachResult, error) {
+	var res AttachResult
+	err := c.callContext(ctx, http.MethodPost, "/v1/attach", req, &res)
+	return res, err
+}
+
 // Detach asks the daemon to detach a container by PID or id.
 func (c *Client) Detach(target string) (DetachResult, error) {
 	var res DetachResult
@@ -67,17 +75,24 @@ func (c *Client) Reconcile(dryRun bool) (ReconcileResult, error) {
 }
 
 func (c *Client) call(method, path string, in, out any) error {
+	return c.callContext(context.Background(), method, path, in, out)
+}
+
+func (c *Client) callContext(ctx context.Context, method, path string, in, out any) error {
 	var body bytes.Buffer
 	if in != nil {
 		if err := json.NewEncoder(&body).Encode(in); err != nil {
 			return err
 		}
 	}
-	req, err := http.NewRequest(method, "http://lxmount"+path, &body)
+	req, err := http.NewRequestWithContext(ctx, method, "http://lxmount"+path, &body)
 	if err != nil {
 		return err
 	}
 	resp, err := c.hc.Do(req)
+	if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return fmt.Errorf("%s %s on %s: no answer in time: %w", method, path, c.socket, ctx.Err())
+	}
 	if err != nil {
 		var ne net.Error
 		var oe *net.OpError

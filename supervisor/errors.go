@@ -9,6 +9,11 @@ var (
 	ErrNotAttached = errors.New("not attached")
 	// ErrNothingMounted: every file of the container was refused.
 	ErrNothingMounted = errors.New("no file could be mounted")
+	// ErrNoPolicy: no policy matches the container to attach.
+	ErrNoPolicy = errors.New("no policy matches this container")
+	// ErrHookDeadline: an OCI hook's attach passed the hook's deadline
+	// before anything was mounted, and was given up.
+	ErrHookDeadline = errors.New("the hook's deadline passed before the files were mounted")
 	// ErrUnknownPolicy: attach named a policy that does not exist.
 	ErrUnknownPolicy = errors.New("unknown policy")
 	// ErrClosed: the supervisor is shutting down.

@@ -39,6 +39,9 @@ func (defaultPolicies) Choose(c discovery.Container, name string) (Choice, bool,
 	if name != "" && name != "default" {
 		return Choice{}, false, "", fmt.Errorf("policy %q: %w (valid: default)", name, ErrUnknownPolicy)
 	}
+	if matchView(c).Skipped() {
+		return Choice{}, false, "skipped: annotation " + configs.SkipAnnotation + "=true", nil
+	}
 	p := configs.DefaultPolicy()
 	return Choice{Policy: p.Name, Files: p.Files, Options: p.Options, Loadavg: p.Loadavg, Fingerprint: p.Fingerprint()}, true, "built-in default policy", nil
 }

@@ -173,6 +173,9 @@ func (s *Supervisor) brokenTargets(a *attachment) []string {
 		return a.targets
 	default:
 	}
+	if a.targetRoot() != "/" {
+		return nil // attached by its runtime's hook a moment ago, not yet pivoted into its root
+	}
 	states, err := a.ns.Probe(a.targets, mountns.FUSEMagic)
 	if err != nil {
 		return a.targets

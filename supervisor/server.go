@@ -89,7 +89,7 @@ func (s *Supervisor) Handler() http.Handler {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("attach: pid %d is not a process id", req.PID))
 			return
 		}
-		info, already, err := s.Attach(req.PID, req.Policy)
+		info, already, err := s.AttachRequest(req)
 		if err != nil {
 			writeError(w, statusOf(err), err)
 			return

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
@@ -52,6 +53,7 @@ type Supervisor struct {
 	previous      []ContainerInfo // what the previous daemon had attached
 	lastReconcile *LastReconcile
 	policyError   string
+	hooks         HookStats // attaches asked for by OCI hooks, but Unanswered
 	// attachMu serialises attach and detach: each is a handful of
 	// milliseconds and ordering them keeps the registry simple.
 	attachMu sync.Mutex
@@ -141,7 +143,9 @@ func (s *Supervisor) daemonInfo() DaemonInfo {
 	s.mu.Lock()
 	d.LastReconcile = s.lastReconcile
 	d.PolicyError = s.policyError
+	d.Hooks = s.hooks
 	s.mu.Unlock()
+	d.Hooks.Unanswered = countLines(filepath.Join(s.cfg.StateDir, HookFailuresFile))
 	return d
 }
 
@@ -157,6 +161,20 @@ func countFDs() int {
 		return int(st.Size) + 1
 	}
 	return countEntries("/proc/self/fd")
+}
+
+// HookFailuresFile, in the state directory, is where `lxmount oci-hook`
+// appends one line for each container it let start without an answer from
+// a daemon.
+const HookFailuresFile = "hook-failures.log"
+
+// countLines counts the lines of a file; 0 if it cannot be read.
+func countLines(path string) uint64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return uint64(bytes.Count(b, []byte{'\n'}))
 }
 
 // countEntries counts the entries of a directory without sorting them as

@@ -76,9 +76,18 @@ EXAMPLE:
 	return c
 }
 
+// daemonStartWait is how long attach and reconcile wait for a daemon they
+// started to answer.
+const daemonStartWait = 10 * time.Second
+
 // ensureDaemon makes sure a daemon answers on the socket, starting one in
-// the background when allowed.
+// the background when allowed, and waiting for it up to daemonStartWait.
 func ensureDaemon(g globals, cl *supervisor.Client, noStart bool) error {
+	return ensureDaemonBy(g, cl, noStart, time.Now().Add(daemonStartWait))
+}
+
+// ensureDaemonBy is ensureDaemon waiting until deadline at most.
+func ensureDaemonBy(g globals, cl *supervisor.Client, noStart bool, deadline time.Time) error {
 	err := cl.Ping()
 	if err == nil {
 		return nil
@@ -92,15 +101,18 @@ func ensureDaemon(g globals, cl *supervisor.Client, noStart bool) error {
 	if err := startDaemon(g); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	waited := time.Now()
 	for time.Now().Before(deadline) {
 		if err = cl.Ping(); err == nil {
 			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("started a daemon but it does not answer on %s after 10s (see %s): %w", g.socket, filepath.Join(g.stateDir, "daemon.log"), err)
+	return fmt.Errorf("started a daemon but it does not answer on %s after %s (see %s): %w", g.socket, time.Since(waited).Round(time.Millisecond), filepath.Join(g.stateDir, "daemon.log"), err)
 }
+
+// defaultPATH is the PATH a daemon gets when its starter had none.
+const defaultPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // startDaemon starts `lxmount daemon` detached (own session, stdio to the
 // log file), passing on the global flags.
@@ -123,6 +135,11 @@ func startDaemon(g globals) error {
 		args = append(args, "--config", g.config)
 	}
 	cmd := exec.Command(exe, args...)
+	if os.Getenv("PATH") == "" {
+		// Runtimes run hooks with only the hook's own environment: the
+		// daemon still needs fusermount3 and friends on PATH.
+		cmd.Env = append(os.Environ(), "PATH="+defaultPATH)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

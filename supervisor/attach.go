@@ -118,15 +118,21 @@ func (s *Supervisor) fromRuntime(c discovery.Container, pid int, oci OCIContaine
 		}
 		c.InitPID, c.InitStart = pid, st
 	}
-	c.ID, c.Bundle, c.Annotations = oci.ID, oci.Bundle, oci.Annotations
-	c.Runtime = oci.Runtime
+	if c.ID != oci.ID {
+		// Discovery found no record of this container (yet): the
+		// runtime's word is all there is.
+		c.ID, c.Name, c.Runtime = oci.ID, oci.Name, oci.Runtime
+	}
+	if c.Name == "" {
+		c.Name = oci.Name
+	}
+	if c.Name == "" {
+		c.Name = c.ID
+	}
 	if c.Runtime == "" {
 		c.Runtime = "oci"
 	}
-	c.Name = oci.Name
-	if c.Name == "" {
-		c.Name = oci.ID
-	}
+	c.Bundle, c.Annotations = oci.Bundle, oci.Annotations
 	return c, nil
 }
 

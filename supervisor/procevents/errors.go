@@ -1,0 +1,9 @@
+package procevents
+
+import "errors"
+
+// ErrOverrun means the socket's receive buffer overran and the kernel
+// dropped events (recvmsg(2) failed with ENOBUFS): some execs since the
+// previous Read are lost. The Conn stays usable; the next Read returns the
+// events that came after.
+var ErrOverrun = errors.New("proc connector: receive buffer overrun, events lost")

@@ -39,7 +39,9 @@ type Container struct {
 	// ID is the runtime's container id; "" when unknown.
 	ID string
 	// Name is the human name: from the Kubernetes or nerdctl annotations,
-	// from Podman's container store, else the ID. "" when unknown.
+	// from Podman's container store, from Docker's
+	// <data-root>/containers/<id>/config.v2.json (`docker run --name web`:
+	// "web", without Docker's leading "/"), else the ID. "" when unknown.
 	Name string
 	// Bundle is the OCI bundle directory (the one holding config.json), ""
 	// when unknown.

@@ -55,8 +55,9 @@
 //
 // The package reads only; it never asks a runtime anything, never enters a
 // namespace and never changes the host. It cannot name a container whose
-// runtime keeps names only in its own database (Docker, plain ctr): Name is
-// the ID there. Its answer is a snapshot: a container may exit, and its
+// runtime keeps names only in its own database (plain ctr): Name is the ID
+// there. Docker's names are read from its data root, found through the
+// /etc/hostname bind mount of each container (dockerContainersDir). Its answer is a snapshot: a container may exit, and its
 // PID be reused, right after Scan returns, which is why every Container
 // carries InitStart. It needs root (reading another user's
 // /proc/<pid>/ns links needs ptrace access) and Linux 4.1+ for NSpid.

@@ -56,6 +56,10 @@ const (
 //	/run/crun                                      crun; Podman and CRI-O when they use crun
 //	/run/docker/runtime-runc/moby                  Docker's runc (runtime "docker")
 //	/run/containerd/io.containerd.runtime.v2.task  containerd, its CRI plugin, and Docker (namespace moby)
+//	/run/docker/containerd/daemon/io.containerd.runtime.v2.task
+//	                                               the containerd dockerd starts itself when no
+//	                                               system containerd runs (every Docker runtime,
+//	                                               e.g. "lxmount", not only runc)
 //	/run/k3s/containerd/io.containerd.runtime.v2.task  k3s's embedded containerd
 //
 // A directory that does not exist is skipped.
@@ -65,6 +69,7 @@ func DefaultSources() []Source {
 		{Format: CrunState, Dir: "/run/crun"},
 		{Format: RuncState, Dir: "/run/docker/runtime-runc/moby", Runtime: "docker"},
 		{Format: ContainerdTasks, Dir: "/run/containerd/io.containerd.runtime.v2.task"},
+		{Format: ContainerdTasks, Dir: "/run/docker/containerd/daemon/io.containerd.runtime.v2.task"},
 		{Format: ContainerdTasks, Dir: "/run/k3s/containerd/io.containerd.runtime.v2.task"},
 	}
 }

@@ -23,6 +23,7 @@ type record struct {
 	pid         int
 	start       uint64    // init's start time in clock ticks since boot; 0: not recorded
 	pidFileTime time.Time // when start is 0: modification time of the file pid came from
+	dockerDir   string    // <data-root>/containers if the mounts are Docker's (see dockerContainersDir)
 }
 
 // readSources reads every source in order, through cache (nil: none).
@@ -63,17 +64,27 @@ func subdirs(dir string) []string {
 // (libcontainer.State):
 //
 //	{"id": "c1", "init_process_pid": 14287, "init_process_start": 106237,
-//	 "config": {"labels": ["io.kubernetes.pod.name=p1", "bundle=/b"], ...}, ...}
+//	 "config": {"labels": ["io.kubernetes.pod.name=p1", "bundle=/b"],
+//	            "mounts": [{"source": "/d/containers/c1/hostname", "destination": "/etc/hostname", ...}, ...], ...}, ...}
 //
 // runc (libcontainer/specconv) stores every OCI annotation as a label
-// "<key>=<value>" and appends "bundle=<dir>".
+// "<key>=<value>" and appends "bundle=<dir>"; the mounts keep the OCI
+// spec's source and destination.
 type runcState struct {
 	ID               string   `json:"id"`
 	InitProcessPID   int      `json:"init_process_pid"`
 	InitProcessStart flexUint `json:"init_process_start"`
 	Config           struct {
 		Labels []string `json:"labels"`
+		Mounts []mount  `json:"mounts"`
 	} `json:"config"`
+}
+
+// mount is the part of a mount discovery reads, the same in an OCI
+// config.json and in runc's state.json.
+type mount struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
 }
 
 // flexUint is an unsigned number written either as a JSON number or as a
@@ -99,7 +110,8 @@ func parseRuncState(r io.Reader) (record, error) {
 	if st.InitProcessPID <= 0 {
 		return record{}, fmt.Errorf("init_process_pid %d", st.InitProcessPID)
 	}
-	rec := record{id: st.ID, pid: st.InitProcessPID, start: uint64(st.InitProcessStart)}
+	rec := record{id: st.ID, pid: st.InitProcessPID, start: uint64(st.InitProcessStart),
+		dockerDir: dockerContainersDir(st.Config.Mounts)}
 	for _, l := range st.Config.Labels {
 		k, v, _ := strings.Cut(l, "=")
 		if k == "bundle" {
@@ -166,7 +178,8 @@ func readCrunRoot(src Source, cache *Cache) []record {
 			continue
 		}
 		rec.id = id
-		rec.annotations = readAnnotations(cache, filepath.Join(dir, "config.json"))
+		cfg := readBundleConfig(cache, filepath.Join(dir, "config.json"))
+		rec.annotations, rec.dockerDir = cfg.annotations, cfg.dockerDir
 		rec.runtime = runtimeName(src, "", rec.annotations)
 		recs = append(recs, rec)
 	}
@@ -174,8 +187,8 @@ func readCrunRoot(src Source, cache *Cache) []record {
 }
 
 // readContainerdTasks reads <src.Dir>/<namespace>/<id>/init.pid, its
-// modification time and the annotations of config.json there (the bundle
-// the v2 shim hands to runc), for every namespace and id. A task still
+// modification time and the annotations and mounts of config.json there
+// (the bundle the v2 shim hands to runc), for every namespace and id. A task still
 // being created has no init.pid yet and is skipped.
 func readContainerdTasks(src Source, cache *Cache) []record {
 	var recs []record
@@ -186,14 +199,15 @@ func readContainerdTasks(src Source, cache *Cache) []record {
 			if err != nil {
 				continue
 			}
-			ann := readAnnotations(cache, filepath.Join(bundle, "config.json"))
+			cfg := readBundleConfig(cache, filepath.Join(bundle, "config.json"))
 			recs = append(recs, record{
-				runtime:     runtimeName(src, ns, ann),
+				runtime:     runtimeName(src, ns, cfg.annotations),
 				id:          id,
 				bundle:      bundle,
-				annotations: ann,
+				annotations: cfg.annotations,
 				pid:         pid,
 				pidFileTime: mtime,
+				dockerDir:   cfg.dockerDir,
 			})
 		}
 	}
@@ -226,25 +240,65 @@ func readPIDFile(path string) (int, time.Time, error) {
 // ociConfig is the part of an OCI runtime config.json discovery reads.
 type ociConfig struct {
 	Annotations map[string]string `json:"annotations"`
+	Mounts      []mount           `json:"mounts"`
 }
 
-// parseAnnotations returns the annotations of an OCI config.json.
-func parseAnnotations(r io.Reader) (map[string]string, error) {
+// bundleConfig is what discovery keeps of an OCI config.json.
+type bundleConfig struct {
+	annotations map[string]string // nil if there are none
+	dockerDir   string            // see dockerContainersDir
+}
+
+// parseBundleConfig parses an OCI config.json.
+func parseBundleConfig(r io.Reader) (bundleConfig, error) {
 	var cfg ociConfig
 	if err := json.NewDecoder(r).Decode(&cfg); err != nil {
-		return nil, err
+		return bundleConfig{}, err
 	}
-	return cfg.Annotations, nil
+	bc := bundleConfig{dockerDir: dockerContainersDir(cfg.Mounts)}
+	if len(cfg.Annotations) > 0 {
+		bc.annotations = cfg.Annotations
+	}
+	return bc, nil
 }
 
-// readAnnotations returns the annotations of the OCI config.json at path,
-// through cache; nil if there are none or the file cannot be read.
-func readAnnotations(cache *Cache, path string) map[string]string {
-	ann, err := readParsed(cache, path, parseAnnotations)
-	if err != nil || len(ann) == 0 {
-		return nil
+// readBundleConfig returns what the OCI config.json at path says, through
+// cache; the zero value if the file cannot be read or parsed.
+func readBundleConfig(cache *Cache, path string) bundleConfig {
+	bc, _ := readParsed(cache, path, parseBundleConfig)
+	return bc
+}
+
+// dockerContainersDir returns Docker's <data-root>/containers directory,
+// found through the files dockerd bind-mounts into each of its containers
+// (daemon/oci_linux.go, container/container_unix.go):
+//
+//	{"destination": "/etc/hostname", "source": "<data-root>/containers/<id>/hostname", ...}
+//	{"destination": "/etc/hosts", "source": "<data-root>/containers/<id>/hosts", ...}
+//	{"destination": "/etc/resolv.conf", "source": "<data-root>/containers/<id>/resolv.conf", ...}
+//
+// so it works for any --data-root. The <id> there is not always the
+// container's own: with --network container:<other> the three files are the
+// other container's, which is why only the directory is kept (nameStore
+// reads <dir>/<id>/config.v2.json for the container's own id). A file the
+// user bound over one of them (-v x:/etc/hostname) has another source; the
+// next is tried. "" if no mount has this shape.
+func dockerContainersDir(mounts []mount) string {
+	for _, m := range mounts {
+		switch m.Destination {
+		case "/etc/hostname", "/etc/hosts", "/etc/resolv.conf":
+		default:
+			continue
+		}
+		if !filepath.IsAbs(m.Source) || filepath.Base(m.Source) != filepath.Base(m.Destination) {
+			continue
+		}
+		dir := filepath.Dir(filepath.Dir(filepath.Clean(m.Source)))
+		if filepath.Base(dir) == "containers" {
+			return dir
+		}
 	}
-	return ann
+	return ""
 }
 
 // runtimeName returns the Container.Runtime for a record of src: src.Runtime
@@ -359,9 +413,14 @@ func readBootTime(root string) (time.Time, error) {
 // source order: the first record that names a runtime sets Runtime and ID,
 // later ones only fill in what is still missing (Docker's containers appear
 // both in its runc root and in containerd's task directory). The name comes
-// from the annotations, else from Podman's container store, else the ID.
-func applyRecords(c *Container, recs []record, store *podmanStore) {
+// from the annotations, else from Podman's container store or Docker's
+// config.v2.json, else the ID.
+func applyRecords(c *Container, recs []record, store *nameStore) {
+	dockerDir := ""
 	for _, r := range recs {
+		if dockerDir == "" {
+			dockerDir = r.dockerDir
+		}
 		if c.Runtime == "" {
 			c.Runtime, c.ID = r.runtime, r.id
 		}
@@ -382,25 +441,29 @@ func applyRecords(c *Container, recs []record, store *podmanStore) {
 	}
 	c.Name = nameFromAnnotations(c.Annotations)
 	if c.Name == "" && c.Annotations[annContainerManager] == containerManagerLibpd {
-		c.Name = store.name(c.Bundle, c.ID)
+		c.Name = store.podman(c.Bundle, c.ID)
+	}
+	if c.Name == "" && c.Runtime == "docker" && dockerDir != "" {
+		c.Name = store.docker(dockerDir, c.ID)
 	}
 	if c.Name == "" {
 		c.Name = c.ID
 	}
 }
 
-// podmanStore looks up container names in the containers.json files of
-// containers/storage, the store Podman (and CRI-O) keep their containers in.
-// Each file is read at most once per Scan.
-type podmanStore struct {
+// nameStore looks up the container names runtimes keep outside the OCI
+// spec: in the containers.json files of containers/storage, the store
+// Podman (and CRI-O) keep their containers in, each read at most once per
+// Scan; and in Docker's config.v2.json, one per container.
+type nameStore struct {
 	cache *Cache
 	files map[string]map[string]string // containers.json path -> id -> first name
 }
 
-// newPodmanStore returns an empty podmanStore reading through cache (nil:
+// newNameStore returns an empty nameStore reading through cache (nil:
 // none).
-func newPodmanStore(cache *Cache) *podmanStore {
-	return &podmanStore{cache: cache, files: map[string]map[string]string{}}
+func newNameStore(cache *Cache) *nameStore {
+	return &nameStore{cache: cache, files: map[string]map[string]string{}}
 }
 
 // storeContainer is one entry of containers/storage's containers.json:
@@ -427,18 +490,56 @@ func parseStoreContainers(r io.Reader) (map[string]string, error) {
 	return names, nil
 }
 
-// name returns the name of container id whose bundle is
+// podman returns the name of container id whose bundle is
 // <graphroot>/<driver>-containers/<id>/userdata, Podman's layout, from
 // <graphroot>/<driver>-containers/containers.json; "" if unknown.
-func (ps *podmanStore) name(bundle, id string) string {
+func (n *nameStore) podman(bundle, id string) string {
 	if bundle == "" || filepath.Base(bundle) != "userdata" {
 		return ""
 	}
 	path := filepath.Join(filepath.Dir(filepath.Dir(bundle)), "containers.json")
-	names, ok := ps.files[path]
+	names, ok := n.files[path]
 	if !ok {
-		names, _ = readParsed(ps.cache, path, parseStoreContainers)
-		ps.files[path] = names
+		names, _ = readParsed(n.cache, path, parseStoreContainers)
+		n.files[path] = names
 	}
 	return names[id]
+}
+
+// dockerContainer is the part of Docker's <data-root>/containers/<id>/config.v2.json
+// (container.Container) discovery reads:
+//
+//	{"StreamConfig": {}, "State": {...}, "ID": "d858273d...", "Created": "...",
+//	 "Path": "/bin/sleep", ..., "Name": "/web", "Driver": "overlay2", ...}
+//
+// Name carries a leading "/" (the root of Docker's legacy link graph).
+type dockerContainer struct {
+	ID   string `json:"ID"`
+	Name string `json:"Name"`
+}
+
+// parseDockerContainer parses a Docker config.v2.json.
+func parseDockerContainer(r io.Reader) (dockerContainer, error) {
+	var c dockerContainer
+	if err := json.NewDecoder(r).Decode(&c); err != nil {
+		return dockerContainer{}, err
+	}
+	return c, nil
+}
+
+// docker returns the name of Docker container id from
+// <dir>/<id>/config.v2.json, dir being <data-root>/containers (see
+// dockerContainersDir), without the leading "/"; "" if unknown or if the
+// file is another container's. dockerd replaces the file by rename when
+// the container changes (docker rename, start, stop), so the cache sees a
+// new file.
+func (n *nameStore) docker(dir, id string) string {
+	if id == "" || strings.ContainsRune(id, '/') {
+		return ""
+	}
+	c, err := readParsed(n.cache, filepath.Join(dir, id, "config.v2.json"), parseDockerContainer)
+	if err != nil || c.ID != id {
+		return ""
+	}
+	return strings.TrimPrefix(c.Name, "/")
 }

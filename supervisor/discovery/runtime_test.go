@@ -94,13 +94,13 @@ func TestParseCrunStatus(t *testing.T) {
 	}
 }
 
-func TestReadAnnotationsContainerd(t *testing.T) {
-	got := readAnnotations(nil, filepath.Join("testdata", "containerd-task", "config.json"))
-	if want := map[string]string{annNerdctlName: "web"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("annotations = %v, want %v", got, want)
+func TestReadBundleConfigContainerd(t *testing.T) {
+	got := readBundleConfig(nil, filepath.Join("testdata", "containerd-task", "config.json"))
+	if want := (bundleConfig{annotations: map[string]string{annNerdctlName: "web"}}); !reflect.DeepEqual(got, want) {
+		t.Errorf("bundle config = %+v, want %+v", got, want)
 	}
-	if got := readAnnotations(nil, filepath.Join("testdata", "missing.json")); got != nil {
-		t.Errorf("annotations of a missing file = %v, want nil", got)
+	if got := readBundleConfig(nil, filepath.Join("testdata", "missing.json")); !reflect.DeepEqual(got, bundleConfig{}) {
+		t.Errorf("bundle config of a missing file = %+v, want the zero value", got)
 	}
 }
 
@@ -121,7 +121,7 @@ func TestPodmanStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dir, "containers.json"), string(b))
-	store := newPodmanStore(nil)
+	store := newNameStore(nil)
 	tests := []struct{ bundle, id, want string }{
 		{bundle: filepath.Join(dir, id, "userdata"), id: id, want: "web"},
 		{bundle: filepath.Join(dir, id, "userdata"), id: "unknown", want: ""},
@@ -129,8 +129,8 @@ func TestPodmanStore(t *testing.T) {
 		{bundle: "", id: id, want: ""},
 	}
 	for _, tt := range tests {
-		if got := store.name(tt.bundle, tt.id); got != tt.want {
-			t.Errorf("name(%q, %q) = %q, want %q", tt.bundle, tt.id, got, tt.want)
+		if got := store.podman(tt.bundle, tt.id); got != tt.want {
+			t.Errorf("podman(%q, %q) = %q, want %q", tt.bundle, tt.id, got, tt.want)
 		}
 	}
 }

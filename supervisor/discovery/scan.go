@@ -278,7 +278,7 @@ func (s *scanner) groups() map[uint64][]*proc {
 
 // container builds the Container whose init is p, with p's cgroups and the
 // runtime records that matched p. It returns nil and no error if p exited.
-func (s *scanner) container(p *proc, recs []record, store *podmanStore) (*Container, error) {
+func (s *scanner) container(p *proc, recs []record, store *nameStore) (*Container, error) {
 	path := filepath.Join(s.root, strconv.Itoa(p.pid), "cgroup")
 	v1, v2, err := cgroups.ParseCgroupFileUnified(path)
 	if err != nil {
@@ -324,7 +324,7 @@ func Scan(opts Options) ([]Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: %w", s.root, err)
 	}
-	store := newPodmanStore(opts.Cache)
+	store := newNameStore(opts.Cache)
 	var out []Container
 	for _, members := range s.groups() {
 		init, rule := s.pickInit(members, inits, recorded)
@@ -425,7 +425,7 @@ func resolveFull(opts Options, s *scanner, target *proc) (Container, error) {
 
 // resolved builds Resolve's answer once init is chosen.
 func (s *scanner) resolved(opts Options, pid int, mntNS uint64, init *proc, recs []record) (Container, error) {
-	c, err := s.container(init, recs, newPodmanStore(opts.Cache))
+	c, err := s.container(init, recs, newNameStore(opts.Cache))
 	if err != nil {
 		return Container{}, fmt.Errorf("resolve pid %d: %w", pid, err)
 	}

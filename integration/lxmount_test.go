@@ -18,8 +18,9 @@ import (
 	"github.com/lxmount/lxmount/supervisor"
 )
 
-// lxmountBin is the binary built once by TestMain.
-var lxmountBin string
+// lxmountBin and wrapperBin (lxmount-runc, beside it, where it finds
+// lxmount) are the binaries built once by TestMain.
+var lxmountBin, wrapperBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -34,17 +35,21 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	if prebuilt := os.Getenv("LXMOUNT_BIN"); prebuilt != "" {
 		lxmountBin = prebuilt
+		wrapperBin = filepath.Join(filepath.Dir(prebuilt), "lxmount-runc")
 	} else {
 		lxmountBin = filepath.Join(dir, "lxmount")
+		wrapperBin = filepath.Join(dir, "lxmount-runc")
 		// `go` may not be on PATH (sudo, CI): use the toolchain that built us.
 		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goBin); err != nil {
 			goBin = "go"
 		}
-		out, err := exec.Command(goBin, "build", "-o", lxmountBin, "../cmd/lxmount").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "build lxmount: %v\n%s", err, out)
-			return 1
+		for bin, pkg := range map[string]string{lxmountBin: "../cmd/lxmount", wrapperBin: "../cmd/lxmount-runc"} {
+			out, err := exec.Command(goBin, "build", "-o", bin, pkg).CombinedOutput()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+				return 1
+			}
 		}
 	}
 	return m.Run()

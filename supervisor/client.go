@@ -34,8 +34,13 @@ func NewClient(socket string) *Client {
 
 // Ping reports whether a daemon answers.
 func (c *Client) Ping() error {
-	_, err := c.Status()
-	return err
+	return c.PingContext(context.Background())
+}
+
+// PingContext is Ping bounded by ctx.
+func (c *Client) PingContext(ctx context.Context) error {
+	var st Status
+	return c.callContext(ctx, http.MethodGet, "/v1/status", nil, &st)
 }
 
 // Status fetches the daemon's state.

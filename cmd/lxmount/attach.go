@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -88,7 +89,9 @@ func ensureDaemon(g globals, cl *supervisor.Client, noStart bool) error {
 
 // ensureDaemonBy is ensureDaemon waiting until deadline at most.
 func ensureDaemonBy(g globals, cl *supervisor.Client, noStart bool, deadline time.Time) error {
-	err := cl.Ping()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	err := cl.PingContext(ctx)
 	if err == nil {
 		return nil
 	}
@@ -103,7 +106,7 @@ func ensureDaemonBy(g globals, cl *supervisor.Client, noStart bool, deadline tim
 	}
 	waited := time.Now()
 	for time.Now().Before(deadline) {
-		if err = cl.Ping(); err == nil {
+		if err = cl.PingContext(ctx); err == nil {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)

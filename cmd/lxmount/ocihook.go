@@ -129,6 +129,7 @@ func hookFailed(g globals, d configs.Daemon, st oci.State, err error, unanswered
 	fmt.Fprintln(stderr, msg)
 	if unanswered {
 		line := fmt.Sprintf("%s id=%s pid=%d: %s\n", time.Now().UTC().Format(time.RFC3339Nano), st.ID, st.PID, oneLine(err.Error()))
+		_ = os.MkdirAll(g.stateDir, 0o700)
 		if f, ferr := os.OpenFile(filepath.Join(g.stateDir, supervisor.HookFailuresFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); ferr == nil {
 			f.WriteString(line)
 			f.Close()

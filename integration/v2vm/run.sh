@@ -68,7 +68,7 @@ host_tree_excludes=('usr/lib/python3.11/config-3.11-*' usr/lib/python3.11/test
 # LXMOUNT_BIN=/src/bin/lxmount for the integration tests. A directory without
 # Go files yet is left out; one that does not build fails the run.
 # V2VM_COMMANDS overrides the list (space-separated; empty: none).
-read -r -a go_commands <<<"${V2VM_COMMANDS-cmd/lxmount}"
+read -r -a go_commands <<<"${V2VM_COMMANDS-cmd/lxmount cmd/lxmount-runc}"
 
 # Kernel modules loaded by the init, relative to lib/modules/<version>/.
 kernel_modules=(kernel/fs/fuse/fuse.ko)

@@ -1,0 +1,102 @@
+package discovery
+
+import (
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+// TestFindAgreesWithScan: on random fixture hosts (runtime records, pods
+// sharing a pid namespace, private mount namespaces in the host's pid
+// namespace, zombies), Find says ok exactly for the processes whose mount
+// namespace Scan reports, with Scan's Container.
+func TestFindAgreesWithScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var yes, no int
+	for i := range 100 {
+		procs, states := randomHost(rng)
+		root := writeProcTree(t, procs)
+		srcs := writeState(t, states)
+		if len(states) == 0 {
+			srcs = []Source{}
+		}
+		opts := Options{ProcRoot: root, Sources: srcs}
+		found, err := Scan(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byNS := map[uint64]Container{}
+		for _, c := range found {
+			byNS[c.MountNS] = c
+		}
+		for _, p := range procs {
+			c, ok, err := Find(opts, p.pid)
+			want, reported := byNS[or(p.mntNS, hostMntNS)]
+			switch {
+			case p.zombie || p.mntNS == 0:
+				if err == nil {
+					t.Fatalf("host %d, pid %d (zombie %v, host mount namespace %v): Find = %+v, %v, want an error", i, p.pid, p.zombie, p.mntNS == 0, c, ok)
+				}
+				continue
+			case err != nil:
+				t.Fatalf("host %d, pid %d: %v", i, p.pid, err)
+			case ok != reported:
+				t.Fatalf("host %d, pid %d: Find ok %v, Scan reports mnt:[%d] %v\nFind: %+v\nprocs: %+v\nstates: %+v", i, p.pid, ok, p.mntNS, reported, c, procs, states)
+			case ok && !reflect.DeepEqual(c, want):
+				t.Fatalf("host %d, pid %d:\nFind: %+v\nScan: %+v", i, p.pid, c, want)
+			}
+			if ok {
+				yes++
+			} else {
+				no++
+			}
+		}
+	}
+	t.Logf("%d containers, %d other mount namespaces", yes, no)
+	if yes == 0 || no == 0 {
+		t.Errorf("the generator covers only one verdict: %d yes, %d no", yes, no)
+	}
+}
+
+// TestFindNamesRule1: a process sharing the host's pid namespace is a
+// container only when a runtime recorded it (docker run --pid=host),
+// otherwise a private mount namespace (PrivateTmp=) like any other.
+func TestFindNamesRule1(t *testing.T) {
+	const mnt1, mnt2 = 4026532001, 4026532002
+	root := writeProcTree(t, []fproc{
+		{pid: 100, ppid: 1, start: 50, mntNS: mnt1}, // recorded by runc
+		{pid: 200, ppid: 1, start: 60, mntNS: mnt2}, // a service's PrivateTmp
+	})
+	srcs := writeState(t, []fstate{{format: RuncState, id: "hostpid", pid: 100, start: 50}})
+	opts := Options{ProcRoot: root, Sources: srcs}
+	for _, tc := range []struct {
+		pid    int
+		wantOK bool
+	}{{100, true}, {200, false}} {
+		c, ok, err := Find(opts, tc.pid)
+		if err != nil || ok != tc.wantOK || c.InitPID != tc.pid {
+			t.Errorf("Find(%d) = %+v, %v, %v; want init %d, ok %v", tc.pid, c, ok, err, tc.pid, tc.wantOK)
+		}
+	}
+}
+
+func TestMountNS(t *testing.T) {
+	const mnt = 4026532001
+	root := writeProcTree(t, []fproc{
+		{pid: 100, ppid: 1, start: 50, mntNS: mnt},
+		{pid: 101, ppid: 100, start: 51, mntNS: mnt, zombie: true},
+	})
+	opts := Options{ProcRoot: root}
+	if got, err := MountNS(opts, 100); err != nil || got != mnt {
+		t.Errorf("MountNS(100) = %d, %v; want %d", got, err, mnt)
+	}
+	for _, pid := range []int{101, 4242} { // a zombie, no such process
+		if _, err := MountNS(opts, pid); !errors.Is(err, ErrNoProcess) {
+			t.Errorf("MountNS(%d): %v, want ErrNoProcess", pid, err)
+		}
+	}
+	if got, err := HostMountNS(opts); err != nil || got != hostMntNS {
+		t.Errorf("HostMountNS = %d, %v; want %d", got, err, hostMntNS)
+	}
+}

@@ -33,6 +33,14 @@ func (s *Supervisor) MetricsHandler() http.Handler {
 			fmt.Fprintf(&b, "# HELP lxmount_last_reconcile_timestamp_seconds When the last reconcile ran.\n# TYPE lxmount_last_reconcile_timestamp_seconds gauge\nlxmount_last_reconcile_timestamp_seconds %d\n", lr.At.Unix())
 			fmt.Fprintf(&b, "# HELP lxmount_last_reconcile_failed Containers the last reconcile failed on.\n# TYPE lxmount_last_reconcile_failed gauge\nlxmount_last_reconcile_failed %d\n", lr.Summary.Failed)
 		}
+		hooks := []struct {
+			outcome string
+			n       uint64
+		}{{"attached", st.Daemon.Hooks.Attached}, {"late", st.Daemon.Hooks.Late}, {"failed", st.Daemon.Hooks.Failed}, {"unanswered", st.Daemon.Hooks.Unanswered}}
+		fmt.Fprintf(&b, "# HELP lxmount_hook_attaches_total Attaches asked for by OCI hooks, by outcome (late: after the hook's deadline; unanswered: no daemon answered the hook).\n# TYPE lxmount_hook_attaches_total counter\n")
+		for _, h := range hooks {
+			fmt.Fprintf(&b, "lxmount_hook_attaches_total{outcome=%q} %d\n", h.outcome, h.n)
+		}
 		sort.Slice(st.Containers, func(i, j int) bool { return st.Containers[i].ID < st.Containers[j].ID })
 		counter := func(name, help string, v func(ContainerInfo) uint64) {
 			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)

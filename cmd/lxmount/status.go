@@ -60,6 +60,9 @@ func printStatus(w io.Writer, st supervisor.Status) {
 	if lr := st.Daemon.LastReconcile; lr != nil {
 		fmt.Fprintf(w, "last reconcile %s ago: %s\n", time.Since(lr.At).Round(time.Second), lr.Summary)
 	}
+	if h := st.Daemon.Hooks; h != (supervisor.HookStats{}) {
+		fmt.Fprintf(w, "oci hooks: %d attached, %d late, %d failed, %d unanswered\n", h.Attached, h.Late, h.Failed, h.Unanswered)
+	}
 	if st.Daemon.PolicyError != "" {
 		fmt.Fprintf(w, "policy reload failed, last good policies in use: %s\n", st.Daemon.PolicyError)
 	}

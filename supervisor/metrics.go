@@ -41,6 +41,18 @@ func (s *Supervisor) MetricsHandler() http.Handler {
 		for _, h := range hooks {
 			fmt.Fprintf(&b, "lxmount_hook_attaches_total{outcome=%q} %d\n", h.outcome, h.n)
 		}
+		ev := s.EventStats()
+		watching := 0
+		if ev.Watching {
+			watching = 1
+		}
+		gauge("lxmount_events_watching", "1 while the daemon reads exec events (event-driven discovery), else 0.", watching)
+		total := func(name, help string, v uint64) {
+			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+		}
+		total("lxmount_events_received_total", "Exec events read.", ev.Received)
+		total("lxmount_events_attached_total", "Containers attached when their first process exec'd.", ev.Attached)
+		total("lxmount_events_overruns_total", "Times exec events were lost (receive buffer overrun), each followed by a reconcile.", ev.Overruns)
 		sort.Slice(st.Containers, func(i, j int) bool { return st.Containers[i].ID < st.Containers[j].ID })
 		counter := func(name, help string, v func(ContainerInfo) uint64) {
 			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)

@@ -27,6 +27,7 @@ func (s *Supervisor) Reconcile(dryRun bool) (ReconcileResult, error) {
 	start := time.Now()
 	s.attachMu.Lock()
 	defer s.attachMu.Unlock()
+	s.decisions.Add(1) // event discovery decides afresh after a reconcile
 	res := ReconcileResult{DryRun: dryRun, Actions: []Action{}}
 	if s.isClosed() {
 		return res, ErrClosed

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -54,6 +55,12 @@ type Supervisor struct {
 	lastReconcile *LastReconcile
 	policyError   string
 	hooks         HookStats // attaches asked for by OCI hooks, but Unanswered
+	// events counts event-driven discovery (events.go).
+	events eventCounters
+	// decisions changes whenever what decides to leave a container alone
+	// may have changed (policies replaced, a reconcile): event discovery
+	// then forgets the mount namespaces it decided to leave alone.
+	decisions atomic.Uint64
 	// attachMu serialises attach and detach: each is a handful of
 	// milliseconds and ordering them keeps the registry simple.
 	attachMu sync.Mutex
@@ -203,6 +210,7 @@ func (s *Supervisor) SetPolicies(p Policies) {
 	s.pols = p
 	s.policyError = ""
 	s.mu.Unlock()
+	s.decisions.Add(1)
 }
 
 // PolicyError records a failed reload: the last good policies stay.

@@ -132,6 +132,14 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 	defer stop()
 	log.Info("daemon started", "pid", os.Getpid(), "version", version, "socket", g.socket, "state_dir", g.stateDir,
 		"config", set.ConfigFile, "policies", len(set.Policies), "reconcile_interval", set.Daemon.ReconcileInterval)
+	// Watch exec events before recovering, so that a container starting
+	// meanwhile is queued, not missed.
+	var events *supervisor.EventWatcher
+	if set.Daemon.Events {
+		if events, err = sup.WatchEvents(); err != nil {
+			log.Warn("exec events unavailable (the proc connector needs CONFIG_PROC_EVENTS and the initial namespaces); new containers are attached by reconcile, hooks and attach only", "error", err)
+		}
+	}
 	sup.Recover()
 	if set.Daemon.ReconcileInterval > 0 {
 		go sup.ReconcileEvery(ctx, set.Daemon.ReconcileInterval)
@@ -162,6 +170,9 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 	}
 	serveErr := sup.Serve(ctx, l)
 	stop()
+	if events != nil {
+		events.Close() // before detaching: no attach may start after
+	}
 	closeErr := sup.Close()
 	os.Remove(g.socket)
 	os.Remove(filepath.Join(g.stateDir, supervisor.PIDFile))

@@ -119,8 +119,9 @@ func (c *Conn) awaitAck(fd int) error {
 }
 
 // Read returns the next exec event, blocking until there is one. It
-// returns ErrOverrun when events were lost (then call Read again), and an
-// error that errors.Is os.ErrClosed once Close was called.
+// returns ErrOverrun when events were lost and ErrMalformed for a datagram
+// it could not decode (then call Read again), and an error that errors.Is
+// os.ErrClosed once Close was called.
 //
 // A socket that overran drops every event until its queue is empty
 // (NETLINK_S_CONGESTED, net/netlink/af_netlink.c), so before it returns
@@ -152,7 +153,7 @@ func (c *Conn) fill() error {
 			for {
 				if derr := c.recv(int(fd)); errors.Is(derr, unix.EAGAIN) {
 					return true
-				} else if derr != nil && !errors.Is(derr, ErrOverrun) {
+				} else if derr != nil && !errors.Is(derr, ErrOverrun) && !errors.Is(derr, ErrMalformed) {
 					rerr = derr
 					return true
 				}
@@ -187,7 +188,7 @@ func (c *Conn) recv(fd int) error {
 	}
 	msgs, err := decode(c.buf[:n])
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	for _, m := range msgs {
 		if m.what == whatExec {

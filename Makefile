@@ -13,6 +13,9 @@
 #                   trivial FUSE file, 100/500 containers, a noisy neighbour; installs
 #                   lxcfs if missing; report in build/bench-results.md (docs/benchmarks.md)
 #   make demo       deps build, then scripts/demo.sh (root)
+#   make install    build, then install the binaries, the systemd units, the podman/CRI-O
+#                   OCI hook and /etc/lxmount (PREFIX=/usr/local, DESTDIR; see below)
+#   make uninstall  remove what install installed (an edited lxmount.toml stays)
 #   make clean      remove build output
 
 # `go` is not on PATH in every shell of the dev machine: fall back to the usual install.
@@ -36,7 +39,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # host it starts as it would for any lxcfs install).
 DEB_PACKAGES := fuse3 procps runc crun busybox-static util-linux python3-psutil nodejs lxcfs containerd podman docker.io nginx-light
 
-.PHONY: all deps build vet test-unit test test-v2 bench demo clean
+.PHONY: all deps build vet test-unit test test-v2 bench demo install uninstall clean
 
 all: build
 
@@ -92,6 +95,71 @@ bench: build
 
 demo: deps build
 	$(SUDO) bash scripts/demo.sh
+
+# Where `make install` puts things; every path below is prefixed with DESTDIR,
+# which the installed files never name (a package build sets DESTDIR to its
+# staging tree). The units, the OCI hook and the docs name $(BINDIR)/lxmount:
+# the copies in configs/deploy say /usr/local/bin/lxmount, replaced as they
+# are installed. UNITDIR: systemd reads /usr/local/lib/systemd/system and
+# /usr/lib/systemd/system; with another PREFIX give UNITDIR=/etc/systemd/system.
+# HOOKSDIR: where podman and CRI-O read oci-hooks(5) files (also
+# /etc/containers/oci/hooks.d); HOOKSDIR= (empty) installs no hook.
+# CONFDIR is the daemon's default --config directory: elsewhere the units
+# would need --config. lxmount.toml is installed only when none exists, and
+# policy.d gets the default policy as 99-default.toml.example, which is not
+# loaded (only *.toml are): with no policy file the built-in default applies.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+HOOKSDIR ?= /usr/share/containers/oci/hooks.d
+CONFDIR ?= /etc/lxmount
+SYSTEMD_UNITS := lxmount.service lxmount-reconcile.service lxmount-reconcile.timer
+POLICY_EXAMPLE := 99-default.toml.example
+# Replaces the path the deploy files carry with the installed one.
+SUBST_BINDIR = sed -e 's|/usr/local/bin/lxmount|$(BINDIR)/lxmount|g'
+
+install: build
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR)/policy.d
+	install -m 0755 bin/lxmount bin/lxmount-runc $(DESTDIR)$(BINDIR)/
+	for u in $(SYSTEMD_UNITS); do \
+		$(SUBST_BINDIR) configs/deploy/$$u > $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		mv -f $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+ifneq ($(HOOKSDIR),)
+	install -d -m 0755 $(DESTDIR)$(HOOKSDIR)
+	$(SUBST_BINDIR) configs/deploy/oci-hooks.d/lxmount.json > $(DESTDIR)$(HOOKSDIR)/lxmount.json.tmp
+	chmod 0644 $(DESTDIR)$(HOOKSDIR)/lxmount.json.tmp
+	mv -f $(DESTDIR)$(HOOKSDIR)/lxmount.json.tmp $(DESTDIR)$(HOOKSDIR)/lxmount.json
+endif
+	@if [ -e $(DESTDIR)$(CONFDIR)/lxmount.toml ]; then \
+		echo "keeping $(DESTDIR)$(CONFDIR)/lxmount.toml"; \
+	else \
+		echo "install -m 0644 configs/examples/lxmount.toml $(DESTDIR)$(CONFDIR)/lxmount.toml"; \
+		install -m 0644 configs/examples/lxmount.toml $(DESTDIR)$(CONFDIR)/lxmount.toml; \
+	fi
+	install -m 0644 configs/examples/policy.d/00-default.toml $(DESTDIR)$(CONFDIR)/policy.d/$(POLICY_EXAMPLE)
+	@echo "installed; on a systemd host: systemctl daemon-reload && systemctl enable --now lxmount.service"
+
+# Removes the files install installed, and the two directories of CONFDIR
+# when they are left empty. lxmount.toml goes only when it is still the
+# example as installed; an edited one (or any other file in policy.d) stays.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/lxmount $(DESTDIR)$(BINDIR)/lxmount-runc
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(SYSTEMD_UNITS))
+ifneq ($(HOOKSDIR),)
+	rm -f $(DESTDIR)$(HOOKSDIR)/lxmount.json
+endif
+	rm -f $(DESTDIR)$(CONFDIR)/policy.d/$(POLICY_EXAMPLE)
+	@if cmp -s configs/examples/lxmount.toml $(DESTDIR)$(CONFDIR)/lxmount.toml; then \
+		echo "rm -f $(DESTDIR)$(CONFDIR)/lxmount.toml"; rm -f $(DESTDIR)$(CONFDIR)/lxmount.toml; \
+	elif [ -e $(DESTDIR)$(CONFDIR)/lxmount.toml ]; then \
+		echo "keeping $(DESTDIR)$(CONFDIR)/lxmount.toml (edited)"; \
+	fi
+	@for d in $(DESTDIR)$(CONFDIR)/policy.d $(DESTDIR)$(CONFDIR); do \
+		if rmdir "$$d" 2>/dev/null; then echo "rmdir $$d"; fi; \
+	done
 
 clean:
 	rm -rf bin/

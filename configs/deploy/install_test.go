@@ -114,10 +114,16 @@ func checkOCIHook(t *testing.T, where string, h ociHook, bin string) {
 	if want := []string{"lxmount", "oci-hook"}; !slices.Equal(h.Hook.Args, want) {
 		t.Errorf("%s: hook.args %q, want %q", where, h.Hook.Args, want)
 	}
-	// A runtime's timeout would kill a hook that waits for the daemon and
-	// fail the container: hook_timeout and hook_failure decide instead.
-	if h.Hook.Timeout != nil {
-		t.Errorf("%s: hook.timeout %d set; lxmount.toml's hook_timeout bounds the hook", where, *h.Hook.Timeout)
+	// As lxmount-runc's hook entry: the runtime runs a hook with only the
+	// entry's environment, and a daemon the hook starts runs fusermount3
+	// from PATH; the runtime's timeout stays above the longest hook_timeout
+	// lxmount.toml accepts (30 s, configs/daemon.go), so it never kills a
+	// hook within its own bound (hook_failure decides then).
+	if want := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}; !slices.Equal(h.Hook.Env, want) {
+		t.Errorf("%s: hook.env %q, want %q", where, h.Hook.Env, want)
+	}
+	if h.Hook.Timeout == nil || *h.Hook.Timeout <= 30 {
+		t.Errorf("%s: hook.timeout %v, want more than 30 (s)", where, h.Hook.Timeout)
 	}
 	if h.When.Always == nil || !*h.When.Always {
 		t.Errorf("%s: when.always is not true", where)

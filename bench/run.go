@@ -101,7 +101,7 @@ func runMain(args []string) error {
 	fs.DurationVar(&c.duration, "duration", 400*time.Millisecond, "measuring window of one throughput round")
 	fs.DurationVar(&c.warmup, "warmup", 100*time.Millisecond, "unmeasured time before each window")
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds per throughput cell")
-	fs.StringVar(&phases, "phases", "throughput,scale,noisy", "phases to run")
+	fs.StringVar(&phases, "phases", "throughput,scale,noisy,start", "phases to run")
 	fs.StringVar(&files, "files", "", "comma-separated files (default: all)")
 	fs.StringVar(&scale, "scale", "100,500", "container counts of the scale phase")
 	fs.DurationVar(&c.noisyDur, "noisy-duration", 2*time.Second, "window of one noisy-neighbour run")
@@ -197,7 +197,7 @@ func runMain(args []string) error {
 	for _, p := range []struct {
 		name string
 		fn   func() error
-	}{{"throughput", r.throughput}, {"noisy", r.noisy}, {"scale", r.scale}} {
+	}{{"throughput", r.throughput}, {"noisy", r.noisy}, {"scale", r.scale}, {"start", r.start}} {
 		if !c.phases[p.name] {
 			continue
 		}

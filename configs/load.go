@@ -32,21 +32,11 @@ type Set struct {
 // whose name starts with ".". Every problem in every file is reported:
 // the error joins *Error values carrying file:line:column.
 func Load(configPath string) (*Set, error) {
-	if configPath == "" {
-		configPath = DefaultConfigPath
-	}
-	s := &Set{ConfigFile: configPath}
-	data, err := os.ReadFile(configPath)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		s.ConfigFile = ""
-		data = nil
-	case err != nil:
-		return nil, fmt.Errorf("load config: %w", err)
-	}
-	if s.Daemon, err = parseDaemon(configPath, data); err != nil {
+	d, file, err := loadDaemon(configPath)
+	if err != nil {
 		return nil, err
 	}
+	s := &Set{Daemon: d, ConfigFile: file}
 	if s.Files, err = policyFiles(s.Daemon.PolicyDir); err != nil {
 		return nil, err
 	}
@@ -58,6 +48,37 @@ func Load(configPath string) (*Set, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// LoadDaemon reads only the daemon settings of the configuration file at
+// configPath ("" for DefaultConfigPath; a missing file means defaults), not
+// the policies: what a client of the daemon (the CLI, the OCI hook) needs,
+// whatever state the policy files are in.
+func LoadDaemon(configPath string) (Daemon, error) {
+	d, _, err := loadDaemon(configPath)
+	return d, err
+}
+
+// loadDaemon is LoadDaemon, also returning the file read ("" when it
+// did not exist).
+func loadDaemon(configPath string) (Daemon, string, error) {
+	if configPath == "" {
+		configPath = DefaultConfigPath
+	}
+	file := configPath
+	data, err := os.ReadFile(configPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		file = ""
+		data = nil
+	case err != nil:
+		return Daemon{}, "", fmt.Errorf("load config: %w", err)
+	}
+	d, err := parseDaemon(configPath, data)
+	if err != nil {
+		return Daemon{}, "", err
+	}
+	return d, file, nil
 }
 
 // policyFiles lists the policy files of dir in the order they apply.

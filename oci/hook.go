@@ -116,7 +116,9 @@ func compact(raw json.RawMessage) []byte {
 }
 
 // WriteConfig replaces the bundle's config.json with data atomically (a
-// temporary file in the bundle, fsync, rename), keeping its mode.
+// temporary file in the bundle, then rename), keeping its mode. No fsync:
+// a bundle does not outlive a crash of its runtime, which creates it anew,
+// and the rename alone never leaves a half-written file behind.
 func WriteConfig(dir string, data []byte) error {
 	path := filepath.Join(dir, ConfigFile)
 	mode := os.FileMode(0o644)
@@ -131,9 +133,6 @@ func WriteConfig(dir string, data []byte) error {
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -35,8 +35,10 @@ func (s *Supervisor) Attach(pid int, policy string) (info ContainerInfo, already
 // matching, as discovery's would.
 func (s *Supervisor) AttachRequest(req Attach) (info ContainerInfo, already bool, err error) {
 	pid := req.PID
+	begin := time.Now()
 	s.attachMu.Lock()
 	defer s.attachMu.Unlock()
+	locked := time.Now()
 	c, err := discovery.Resolve(s.disc, pid)
 	if errors.Is(err, discovery.ErrNoProcess) {
 		return ContainerInfo{}, false, fmt.Errorf("attach %d: process %d does not exist (%w)", pid, pid, discovery.ErrNoProcess)
@@ -70,12 +72,16 @@ func (s *Supervisor) AttachRequest(req Attach) (info ContainerInfo, already bool
 	if !ok {
 		return ContainerInfo{}, false, fmt.Errorf("attach %d: %w (%s); name one with --policy", pid, ErrNoPolicy, why)
 	}
+	resolved := time.Now()
 	a, err := s.attachAt(c, choice, root, deadline)
 	if err != nil {
 		return ContainerInfo{}, false, fmt.Errorf("attach %d: %w", pid, err)
 	}
+	mounted := time.Now()
 	s.saveState()
-	s.log.Info("attached", "id", a.id, "init_pid", c.InitPID, "cgroup", cgroupPath(c), "policy", choice.Policy, "files", a.files, "by", by(req))
+	s.log.Info("attached", "id", a.id, "init_pid", c.InitPID, "cgroup", cgroupPath(c), "policy", choice.Policy, "files", a.files, "by", by(req),
+		"took", time.Since(begin).Round(time.Microsecond), "waited", locked.Sub(begin).Round(time.Microsecond),
+		"resolve", resolved.Sub(locked).Round(time.Microsecond), "mount", mounted.Sub(resolved).Round(time.Microsecond))
 	return a.info(), false, nil
 }
 

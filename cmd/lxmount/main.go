@@ -179,12 +179,13 @@ func (g globals) withDefaults(d *configs.Daemon) globals {
 }
 
 // clientGlobals resolves the globals for a command that talks to a daemon:
-// the socket may come from the config file. A config file that does not
-// load is the daemon's concern (it refuses to start); here the built-in
-// defaults apply.
+// the socket may come from the config file's daemon settings (the policy
+// files are the daemon's business: a bad one never changes which daemon a
+// client talks to). A config file that does not load is the daemon's
+// concern (it refuses to start); here the built-in defaults apply.
 func clientGlobals(g globals) globals {
-	if set, err := configs.Load(g.config); err == nil {
-		return g.withDefaults(&set.Daemon)
+	if d, err := configs.LoadDaemon(g.config); err == nil {
+		return g.withDefaults(&d)
 	}
 	return g.withDefaults(nil)
 }

@@ -67,10 +67,9 @@ type hookInput struct {
 // runHook attaches the container the OCI state on in.stdin describes.
 func runHook(g globals, in hookInput, stderr io.Writer) error {
 	start := time.Now()
-	set, cfgErr := configs.Load(g.config)
-	d := configs.DefaultDaemon()
-	if cfgErr == nil {
-		d = set.Daemon
+	d, cfgErr := configs.LoadDaemon(g.config)
+	if cfgErr != nil {
+		d = configs.DefaultDaemon()
 	}
 	deadline := start.Add(d.HookTimeout)
 	st, err := oci.ParseState(in.stdin)
@@ -104,12 +103,17 @@ func runHook(g globals, in hookInput, stderr io.Writer) error {
 		Deadline:    deadline,
 	}}
 	cl := supervisor.NewClient(g.socket)
-	if err := ensureDaemonBy(g, cl, false, deadline); err != nil {
-		return hookFailed(g, d, st, fmt.Errorf("container %s: %w", st.ID, err), true, stderr)
-	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if _, err := cl.AttachRequest(ctx, req); err != nil {
+	_, err = cl.AttachRequest(ctx, req)
+	if errors.Is(err, supervisor.ErrNoDaemon) {
+		// Nothing listens: start a daemon, as attach does, and ask again.
+		if err := ensureDaemonBy(g, cl, false, deadline); err != nil {
+			return hookFailed(g, d, st, fmt.Errorf("container %s: %w", st.ID, err), true, stderr)
+		}
+		_, err = cl.AttachRequest(ctx, req)
+	}
+	if err != nil {
 		var api *supervisor.APIError
 		answered := errors.As(err, &api)
 		return hookFailed(g, d, st, fmt.Errorf("container %s: %w", st.ID, err), !answered, stderr)

@@ -4,7 +4,7 @@ package integration
 // (StartDockerd, StartContainerd, Podman, the crun wrapper): a real
 // container through each engine sees its memory limit, each engine calls a
 // custom runtime binary (whose argv is logged), and nothing is left after
-// each harness's cleanup.
+// each harness's cleanup, which finds the container still running.
 
 import (
 	"os"
@@ -22,6 +22,9 @@ const rtMemLimit = 128 << 20
 
 // rtLimitScript prints what the self-tests check inside a container.
 const rtLimitScript = "head -1 /proc/meminfo; cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+
+// rtImage is the name the self-tests import the busybox rootfs as.
+const rtImage = "docker.io/lxmount/busybox:test"
 
 // requireRuntimeHarnessHost skips on the cgroup v2 VM (`make test-v2`),
 // which carries no container engine, and where the checks here, written for
@@ -47,13 +50,13 @@ func checkLimitOutput(t *testing.T, out string) {
 	if lines[1] != strconv.Itoa(rtMemLimit) {
 		t.Errorf("memory.limit_in_bytes inside = %q, want %d", lines[1], rtMemLimit)
 	}
-	t.Logf("inside: %s | limit %s", lines[0], lines[1])
+	t.Logf("inside: %s | memory.limit_in_bytes %s", lines[0], lines[1])
 }
 
 // leftovers is what a harness must not leave after its cleanup, checked
-// by checkNoLeftovers: processes with one of the daemon PIDs or a
-// command-line argument under one of the dirs, mounts under the dirs, the
-// dirs themselves, and cgroups named after the containers or the parents.
+// by checkNoLeftovers: processes with one of pids or a command-line
+// argument under one of dirs, mounts under dirs, dirs themselves, and
+// cgroups named after the containers or the parents.
 type leftovers struct {
 	pids          []int
 	dirs          []string
@@ -96,18 +99,17 @@ func checkNoLeftovers(t *testing.T, l *leftovers) {
 				t.Errorf("after cleanup: cgroups left: %v", left)
 			}
 		}
-		if len(l.containerIDs) > 0 {
-			for _, d := range cgroupsNamed(t, l.containerIDs) {
-				t.Errorf("after cleanup: cgroup named after a test container left: %s", d)
-			}
+		for _, d := range cgroupsNamed(l.containerIDs) {
+			t.Errorf("after cleanup: cgroup named after a test container left: %s", d)
 		}
+		t.Logf("after cleanup: none of pids %v, nothing under %v, no cgroup %v or named after %v",
+			l.pids, l.dirs, l.cgroupParents, l.containerIDs)
 	})
 }
 
 // cgroupsNamed returns the cgroup directories, in every hierarchy and down
 // to four levels, whose name contains one of ids.
-func cgroupsNamed(t *testing.T, ids []string) []string {
-	t.Helper()
+func cgroupsNamed(ids []string) []string {
 	var found []string
 	hier, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, h := range hier {
@@ -115,8 +117,7 @@ func cgroupsNamed(t *testing.T, ids []string) []string {
 			if err != nil || !e.IsDir() {
 				return nil
 			}
-			rel, _ := filepath.Rel(h, p)
-			if strings.Count(rel, "/") >= 4 {
+			if rel, _ := filepath.Rel(h, p); strings.Count(rel, "/") >= 4 {
 				return filepath.SkipDir
 			}
 			for _, id := range ids {
@@ -130,41 +131,310 @@ func cgroupsNamed(t *testing.T, ids []string) []string {
 	return found
 }
 
+// rtRuntime is a runtime the limit test runs each engine with.
+type rtRuntime struct {
+	name string
+	// binary returns the runtime binary for the engine ("": its default,
+	// runc) and, for a custom one, the argv log of the WriteArgvLogger
+	// wrapper in front of it, which shows the engine used it.
+	binary func(t *testing.T) (path, argvLog string)
+}
+
+// rtRuntimes are runc (each engine's default here) and crun through the
+// no-cgroup2 wrapper, with an argv logger in front.
+var rtRuntimes = []rtRuntime{
+	{"runc", func(*testing.T) (string, string) { return "", "" }},
+	{"crun", func(t *testing.T) (string, string) {
+		dir := t.TempDir()
+		path, argvLog := filepath.Join(dir, "crun-logged"), filepath.Join(dir, "argv.log")
+		if err := testenv.WriteArgvLogger(path, argvLog, testenv.CrunWrapper(t)); err != nil {
+			t.Fatal(err)
+		}
+		return path, argvLog
+	}},
+}
+
+// checkLogged checks that the runtime wrapper logged a create, i.e. that
+// the engine ran the container with it.
+func checkLogged(t *testing.T, argvLog string) {
+	t.Helper()
+	if argvLog == "" {
+		return
+	}
+	calls, err := testenv.ReadArgvLog(argvLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, argv := range calls {
+		for _, a := range argv {
+			if a == "create" {
+				return
+			}
+		}
+	}
+	t.Errorf("the custom runtime logged no create: %q", calls)
+}
+
 // TestRuntimeHarnessMemoryLimit runs a busybox container with a 128 MiB
-// limit through each engine harness and checks what it sees and that the
-// harness leaves nothing behind.
+// limit through each engine harness with runc and with crun, reads what it
+// sees through the engine's exec, and leaves it running for the harness's
+// cleanup, after which nothing may be left: the daemons, the shim or
+// conmon, the container's init, mounts, directories, cgroups.
 func TestRuntimeHarnessMemoryLimit(t *testing.T) {
 	requireRuntimeHarnessHost(t)
 	rootfs := testenv.BusyboxRootfs(t)
-
-	for _, rt := range []struct {
-		name    string
-		runtime func(t *testing.T) string // the runc binary for ctr; "" for the default
-	}{
-		{"runc", func(*testing.T) string { return "" }},
-		{"crun", func(t *testing.T) string { return testenv.CrunWrapper(t) }},
-	} {
-		t.Run("containerd-"+rt.name, func(t *testing.T) {
-			l := &leftovers{}
-			checkNoLeftovers(t, l)
-			start := time.Now()
-			c := testenv.StartContainerd(t)
-			t.Logf("containerd up in %v", time.Since(start).Round(time.Millisecond))
-			id := "lxmount-test-ctr-" + rt.name + "-" + randomSuffix(t)
-			*l = leftovers{pids: []int{c.PID()}, dirs: []string{c.Dir}, containerIDs: []string{id}, cgroupParents: []string{"/" + c.Namespace}}
-			const ref = "docker.io/lxmount/busybox:test"
-			c.ImportRootfs(t, rootfs, ref)
-			args := []string{"run", "--rm", "--memory-limit", strconv.Itoa(rtMemLimit), "--runc-root", c.RuncRoot, "--fifo-dir", c.FifoDir, "--mount", testenv.CtrCgroupMount}
-			if bin := rt.runtime(t); bin != "" {
-				args = append(args, "--runc-binary", bin)
-			}
-			args = append(args, ref, id, "sh", "-c", rtLimitScript)
-			out, _, err := c.Ctr(args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkLimitOutput(t, out)
-			t.Logf("containerd-%s: %v to here", rt.name, time.Since(start).Round(time.Millisecond))
-		})
+	for _, rt := range rtRuntimes {
+		t.Run("docker-"+rt.name, func(t *testing.T) { testDockerLimit(t, rootfs, rt) })
+		t.Run("containerd-"+rt.name, func(t *testing.T) { testContainerdLimit(t, rootfs, rt) })
+		t.Run("podman-"+rt.name, func(t *testing.T) { testPodmanLimit(t, rootfs, rt) })
 	}
+}
+
+// testDockerLimit is TestRuntimeHarnessMemoryLimit through Docker.
+func testDockerLimit(t *testing.T, rootfs string, rt rtRuntime) {
+	l := &leftovers{}
+	checkNoLeftovers(t, l)
+	start := time.Now()
+	opts := testenv.DockerdOptions{}
+	bin, argvLog := rt.binary(t)
+	if bin != "" {
+		opts.Runtimes = map[string]testenv.DockerRuntime{rt.name: {Path: bin}}
+		opts.DefaultRuntime = rt.name
+	}
+	d := testenv.StartDockerd(t, opts)
+	t.Logf("dockerd (%s, pid %d) up in %v", d.StorageDriver, d.PID(), time.Since(start).Round(time.Millisecond))
+	*l = leftovers{pids: []int{d.PID(), d.Containerd.PID()}, dirs: []string{d.Dir}, cgroupParents: []string{d.CgroupParent}}
+	d.ImportRootfs(t, rootfs, rtImage)
+	name := "lxmount-test-docker-" + rt.name + "-" + randomSuffix(t)
+	id, _, err := d.Docker("run", "-d", "--name", name, "--network", "none", "--memory", strconv.Itoa(rtMemLimit), rtImage, "sleep", "1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.containerIDs = []string{strings.TrimSpace(id)}
+	out, _, err := d.Docker("exec", name, "sh", "-c", rtLimitScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLimitOutput(t, out)
+	pid, _, err := d.Docker("inspect", "--format", "{{.State.Pid}}", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.pids = append(l.pids, rtPIDAndParent(t, pid)...)
+	checkLogged(t, argvLog)
+	if bin != "" {
+		// A runtime without runtimeArgs goes to the shim as it is: no script.
+		if _, err := os.Stat(filepath.Join(d.DataRoot, "runtimes", rt.name)); err == nil {
+			t.Errorf("dockerd wrote a runtimes script for a runtime without runtimeArgs")
+		}
+	}
+	t.Logf("docker-%s: %v until cleanup", rt.name, time.Since(start).Round(time.Millisecond))
+}
+
+// testContainerdLimit is TestRuntimeHarnessMemoryLimit through containerd
+// and ctr.
+func testContainerdLimit(t *testing.T, rootfs string, rt rtRuntime) {
+	l := &leftovers{}
+	checkNoLeftovers(t, l)
+	start := time.Now()
+	// Made before the harness, so it is removed after the harness's cleanup
+	// (t.TempDir's cleanup runs last-in first-out too), which still needs it.
+	bin, argvLog := rt.binary(t)
+	c := testenv.StartContainerd(t)
+	t.Logf("containerd (pid %d) up in %v", c.PID(), time.Since(start).Round(time.Millisecond))
+	id := "lxmount-test-ctr-" + rt.name + "-" + randomSuffix(t)
+	*l = leftovers{pids: []int{c.PID()}, dirs: []string{c.Dir}, containerIDs: []string{id}, cgroupParents: []string{"/" + c.Namespace}}
+	c.ImportRootfs(t, rootfs, rtImage)
+	args := []string{"run", "-d", "--null-io", "--memory-limit", strconv.Itoa(rtMemLimit),
+		"--runc-root", c.RuncRoot, "--fifo-dir", c.FifoDir, "--mount", testenv.CtrCgroupMount}
+	if bin != "" {
+		args = append(args, "--runc-binary", bin)
+	}
+	if _, _, err := c.Ctr(append(args, rtImage, id, "sleep", "1000")...); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := c.Ctr("tasks", "exec", "--exec-id", "limit", "--fifo-dir", c.FifoDir, id, "sh", "-c", rtLimitScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLimitOutput(t, out)
+	tasks, _, err := c.Ctr("tasks", "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(tasks, "\n") { // TASK PID STATUS
+		if f := strings.Fields(line); len(f) == 3 && f[0] == id {
+			l.pids = append(l.pids, rtPIDAndParent(t, f[1])...)
+		}
+	}
+	if len(l.pids) != 3 {
+		t.Errorf("ctr tasks ls: no pid for %s: %q", id, tasks)
+	}
+	checkLogged(t, argvLog)
+	t.Logf("containerd-%s: %v until cleanup", rt.name, time.Since(start).Round(time.Millisecond))
+}
+
+// testPodmanLimit is TestRuntimeHarnessMemoryLimit through podman.
+func testPodmanLimit(t *testing.T, rootfs string, rt rtRuntime) {
+	l := &leftovers{}
+	checkNoLeftovers(t, l)
+	start := time.Now()
+	bin, argvLog := rt.binary(t)
+	p := testenv.Podman(t, testenv.PodmanOptions{Runtime: bin})
+	*l = leftovers{dirs: []string{p.Dir}, cgroupParents: []string{p.CgroupParent}}
+	p.ImportRootfs(t, rootfs, rtImage)
+	name := "lxmount-test-podman-" + rt.name + "-" + randomSuffix(t)
+	id, _, err := p.Run("run", "-d", "--name", name, "--cgroup-parent", p.CgroupParent, "--memory", strconv.Itoa(rtMemLimit), rtImage, "sleep", "1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.containerIDs = []string{strings.TrimSpace(id)}
+	out, _, err := p.Run("exec", name, "sh", "-c", rtLimitScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLimitOutput(t, out)
+	pids, _, err := p.Run("inspect", "--format", "{{.State.Pid}} {{.State.ConmonPid}}", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(pids) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("podman inspect pids %q: %v", pids, err)
+		}
+		l.pids = append(l.pids, pid)
+	}
+	checkLogged(t, argvLog)
+	t.Logf("podman-%s: %v until cleanup", rt.name, time.Since(start).Round(time.Millisecond))
+}
+
+// rtPIDAndParent returns the container init's PID (decimal in s) and its
+// parent's, the shim.
+func rtPIDAndParent(t *testing.T, s string) []int {
+	t.Helper()
+	pid, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || pid <= 0 {
+		t.Fatalf("container pid %q: %v", s, err)
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pid (comm) state ppid ...
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		t.Fatalf("%d: ppid %q: %v", pid, f[1], err)
+	}
+	return []int{pid, ppid}
+}
+
+// TestRuntimeHarnessArgv puts a wrapper that logs its argv and execs
+// /usr/bin/runc (testenv.WriteArgvLogger) in front of each engine and
+// checks that the engine used it for the container's life cycle (create,
+// start, delete) and how: the argv shapes logged here are those documented
+// at testenv.WriteArgvLogger.
+func TestRuntimeHarnessArgv(t *testing.T) {
+	requireRuntimeHarnessHost(t)
+	rootfs := testenv.BusyboxRootfs(t)
+
+	t.Run("docker", func(t *testing.T) {
+		wrapper, argvLog := rtArgvLogger(t)
+		// A runc global flag that changes nothing here, so the wrapper can
+		// pass it on: where it lands in argv shows where runtimeArgs go.
+		const runtimeArg = "--rootless=false"
+		d := testenv.StartDockerd(t, testenv.DockerdOptions{Runtimes: map[string]testenv.DockerRuntime{
+			"argvlog": {Path: wrapper, Args: []string{runtimeArg}},
+		}})
+		d.ImportRootfs(t, rootfs, rtImage)
+		name := "lxmount-test-docker-argv-" + randomSuffix(t)
+		if _, _, err := d.Docker("run", "--rm", "--name", name, "--network", "none", "--runtime", "argvlog", rtImage, "true"); err != nil {
+			t.Fatal(err)
+		}
+		// Docker 20.10 writes the script in <data-root>/runtimes, not exec-root.
+		scriptPath := filepath.Join(d.DataRoot, "runtimes", "argvlog")
+		script, err := os.ReadFile(scriptPath)
+		if err != nil {
+			t.Fatalf("Docker's runtimeArgs script: %v", err)
+		}
+		t.Logf("%s:\n%s", scriptPath, script)
+		for _, argv := range checkArgv(t, argvLog, wrapper) {
+			if len(argv) < 3 || argv[1] != runtimeArg || argv[2] != "--root" {
+				t.Errorf("argv = %q, want the runtimeArgs first, then the shim's --root", argv)
+			}
+		}
+	})
+
+	t.Run("containerd", func(t *testing.T) {
+		wrapper, argvLog := rtArgvLogger(t)
+		c := testenv.StartContainerd(t)
+		c.ImportRootfs(t, rootfs, rtImage)
+		id := "lxmount-test-ctr-argv-" + randomSuffix(t)
+		if _, _, err := c.Ctr("run", "--rm", "--runc-binary", wrapper, "--runc-root", c.RuncRoot, "--fifo-dir", c.FifoDir, rtImage, id, "true"); err != nil {
+			t.Fatal(err)
+		}
+		for _, argv := range checkArgv(t, argvLog, wrapper) {
+			if len(argv) < 3 || argv[1] != "--root" || argv[2] != filepath.Join(c.RuncRoot, c.Namespace) {
+				t.Errorf("argv = %q, want --root %s first", argv, filepath.Join(c.RuncRoot, c.Namespace))
+			}
+		}
+	})
+
+	t.Run("podman", func(t *testing.T) {
+		wrapper, argvLog := rtArgvLogger(t)
+		p := testenv.Podman(t, testenv.PodmanOptions{Runtime: wrapper})
+		p.ImportRootfs(t, rootfs, rtImage)
+		name := "lxmount-test-podman-argv-" + randomSuffix(t)
+		if _, _, err := p.Run("run", "--rm", "--name", name, "--cgroup-parent", p.CgroupParent, rtImage, "true"); err != nil {
+			t.Fatal(err)
+		}
+		for _, argv := range checkArgv(t, argvLog, wrapper) {
+			if len(argv) < 2 || strings.HasPrefix(argv[1], "-") {
+				t.Errorf("argv = %q, want no global flags: podman passes none", argv)
+			}
+		}
+	})
+}
+
+// rtArgvLogger writes a WriteArgvLogger wrapper for runc under t.TempDir()
+// and returns its path and its log's.
+func rtArgvLogger(t *testing.T) (path, argvLog string) {
+	t.Helper()
+	dir := t.TempDir()
+	path, argvLog = filepath.Join(dir, "runtime-wrapper"), filepath.Join(dir, "argv.log")
+	if err := testenv.WriteArgvLogger(path, argvLog, testenv.RuncPath); err != nil {
+		t.Fatal(err)
+	}
+	return path, argvLog
+}
+
+// checkArgv checks that the wrapper at path logged (as its argv[0]) a
+// create, a start and a delete to argvLog, logs every call and returns
+// them.
+func checkArgv(t *testing.T, argvLog, path string) [][]string {
+	t.Helper()
+	calls, err := testenv.ReadArgvLog(argvLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, argv := range calls {
+		t.Logf("runtime argv: %q", argv)
+		if argv[0] != path {
+			t.Errorf("argv[0] = %q, want the wrapper %s", argv[0], path)
+		}
+		for _, a := range argv[1:] {
+			if !strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "/") && a != "json" {
+				seen[a] = true // the subcommand: the first word that is no flag or flag value
+				break
+			}
+		}
+	}
+	for _, sub := range []string{"create", "start", "delete"} {
+		if !seen[sub] {
+			t.Errorf("no %q call logged", sub)
+		}
+	}
+	return calls
 }

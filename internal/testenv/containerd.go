@@ -54,7 +54,8 @@ type Containerd struct {
 	// ctr makes a task's stdio fifos in /run/containerd/fifo.
 	FifoDir string
 
-	d *daemon
+	ownNS bool // Namespace is this test's alone (startContainerd)
+	d     *daemon
 }
 
 // StartContainerd starts Debian's containerd with a generated config.toml
@@ -74,8 +75,10 @@ func StartContainerd(t testing.TB) *Containerd {
 	t.Helper()
 	RequireRoot(t)
 	RequireCommands(t, ContainerdPath, CtrPath, RuncPath)
+	missing := missingHostDirs()
+	t.Cleanup(func() { removeHostDirs(t, missing) }) // runs after c's cleanup
 	dir := shortTempDir(t, "lxm-ctrd-")
-	c, err := startContainerd(t, dir, "lxmount-test-"+randomHex(t, 4))
+	c, err := startContainerd(t, dir, "lxmount-test-"+randomHex(t, 4), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +86,14 @@ func StartContainerd(t testing.TB) *Containerd {
 }
 
 // startContainerd starts containerd in dir (which cleanup removes) with ns
-// as the namespace of Ctr, and registers the cleanup. dockerd.go uses it
-// for dockerd's containerd.
-func startContainerd(t testing.TB, dir, ns string) (*Containerd, error) {
+// as the namespace of Ctr, and registers the cleanup. ownNS says ns is this
+// test's alone, so cleanup may remove the /<ns> cgroup tree and runc state
+// directory; dockerd.go uses startContainerd for dockerd's containerd with
+// Docker's "moby", which is not.
+func startContainerd(t testing.TB, dir, ns string, ownNS bool) (*Containerd, error) {
 	t.Helper()
 	c := &Containerd{
+		ownNS:     ownNS,
 		Address:   filepath.Join(dir, "containerd.sock"),
 		Namespace: ns,
 		Dir:       dir,
@@ -222,10 +228,12 @@ func (c *Containerd) cleanup(t testing.TB) {
 			_ = os.Remove(sock)
 		}
 	}
-	if err := os.Remove(filepath.Join("/run/containerd/runc", c.Namespace)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("containerd cleanup: %v", err) // not empty: runc state left
+	if c.ownNS {
+		if err := os.Remove(filepath.Join("/run/containerd/runc", c.Namespace)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("containerd cleanup: %v", err) // not empty: runc state left
+		}
+		removeCgroupTree(t, "containerd", "/"+c.Namespace)
 	}
-	removeCgroupTree(t, "containerd", "/"+c.Namespace)
 	removeTree(t, "containerd", c.Dir)
 }
 

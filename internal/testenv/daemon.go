@@ -432,3 +432,50 @@ func waitUntil(timeout time.Duration, ok func() bool, stop func() bool) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// hostDirs are directories outside a harness's own that its daemons create
+// when missing, with no setting to move them (paths hard-coded in
+// containerd 1.6 and Docker 20.10), deepest first.
+var hostDirs = []string{
+	"/run/containerd/s",    // shim sockets (shimSocketDir)
+	"/run/containerd/fifo", // ctr's stdio fifos without --fifo-dir
+	"/run/containerd/runc", // runc state of the v2 shim without --runc-root
+	"/run/containerd",      //
+	"/run/docker/plugins",  // dockerd's plugin exec root (getPluginExecRoot)
+	"/run/docker",          //
+	"/run/runc",            // runc's default --root (podman passes none)
+	"/run/crun",            // crun's default --root
+	"/etc/docker",          // dockerd's config directory, made for key.json
+	"/opt/containerd/bin",  // containerd's opt plugin (configured away here)
+	"/opt/containerd/lib",  //
+	"/opt/containerd",      //
+	"/var/lib/containers",  // podman's storage (configured away here)
+	"/etc/cni/net.d",       // podman's CNI config (configured away here)
+}
+
+// missingHostDirs returns the hostDirs that do not exist now.
+func missingHostDirs() map[string]bool {
+	missing := map[string]bool{}
+	for _, d := range hostDirs {
+		if _, err := os.Lstat(d); errors.Is(err, os.ErrNotExist) {
+			missing[d] = true
+		}
+	}
+	return missing
+}
+
+// removeHostDirs removes, deepest first, the hostDirs that were in missing
+// (did not exist before the harness started) and are empty now: a harness
+// leaves the host as it found it. One still in use by another test's
+// daemon is not empty and stays.
+func removeHostDirs(t testing.TB, missing map[string]bool) {
+	t.Helper()
+	for _, d := range hostDirs {
+		if !missing[d] {
+			continue
+		}
+		if err := syscall.Rmdir(d); err == nil {
+			t.Logf("removed %s, which this test's daemons created", d)
+		}
+	}
+}

@@ -192,3 +192,39 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+func TestBundleName(t *testing.T) {
+	tmp := t.TempDir()
+	moved := strings.NewReplacer(dockerData, filepath.Join(tmp, "data"))
+	containers := filepath.Join(tmp, "data", "containers")
+	copyFixture(t, "docker/web/config.v2.json", filepath.Join(containers, dockerWebID, "config.v2.json"), nil)
+	copyFixture(t, "docker/sidecar/config.v2.json", filepath.Join(containers, dockerSideID, "config.v2.json"), nil)
+	bundles := filepath.Join(tmp, "moby")
+	copyFixture(t, "docker/web/config.json", filepath.Join(bundles, dockerWebID, "config.json"), moved)
+	// --network container:web: the sidecar's bundle mounts web's /etc files.
+	copyFixture(t, "docker/web/config.json", filepath.Join(bundles, dockerSideID, "config.json"), moved)
+	copyFixture(t, "containerd-task/config.json", filepath.Join(tmp, "ctr", "config.json"), nil)
+
+	// Podman's layout: <graphroot>/vfs-containers/{containers.json,<id>/userdata/config.json}.
+	const podmanID = "cd5343d9803d9fb1de429c2cc6395ac0756490ec2c63f57dee2c73a53857adab"
+	podmanBundle := filepath.Join(tmp, "vfs-containers", podmanID, "userdata")
+	copyFixture(t, "podman/containers.json", filepath.Join(tmp, "vfs-containers", "containers.json"), nil)
+	writeJSON(t, filepath.Join(podmanBundle, "config.json"), map[string]any{"annotations": map[string]string{annContainerManager: "libpod"}})
+
+	tests := []struct {
+		name, bundle, id, want string
+	}{
+		{name: "docker", bundle: filepath.Join(bundles, dockerWebID), id: dockerWebID, want: "web"},
+		{name: "docker sharing another's network", bundle: filepath.Join(bundles, dockerSideID), id: dockerSideID, want: "sidecar"},
+		{name: "podman", bundle: podmanBundle, id: podmanID, want: "web"},
+		{name: "nerdctl annotation", bundle: filepath.Join(tmp, "ctr"), id: "t1", want: "web"},
+		{name: "no config.json", bundle: filepath.Join(tmp, "none"), id: "x", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := BundleName(tt.bundle, tt.id); got != tt.want {
+				t.Errorf("BundleName = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

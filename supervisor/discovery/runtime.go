@@ -439,16 +439,46 @@ func applyRecords(c *Container, recs []record, store *nameStore) {
 	if len(recs) == 0 {
 		return
 	}
-	c.Name = nameFromAnnotations(c.Annotations)
-	if c.Name == "" && c.Annotations[annContainerManager] == containerManagerLibpd {
-		c.Name = store.podman(c.Bundle, c.ID)
+	if c.Runtime != "docker" {
+		dockerDir = ""
 	}
-	if c.Name == "" && c.Runtime == "docker" && dockerDir != "" {
-		c.Name = store.docker(dockerDir, c.ID)
-	}
+	c.Name = store.name(c.Annotations, c.Bundle, c.ID, dockerDir)
 	if c.Name == "" {
 		c.Name = c.ID
 	}
+}
+
+// BundleName returns the name of container id whose OCI bundle is the
+// directory bundle, by the rules Scan names containers with, from what
+// exists while the runtime creates it: the annotations of
+// <bundle>/config.json, Podman's container store, Docker's config.v2.json
+// (found through the bundle's /etc/hostname mount); "" when none names it.
+// It is for callers that learn of a container from its runtime (an OCI
+// createRuntime hook) before the runtime's state files are written: runc
+// saves state.json and --pid-file only after the hooks ran, so Scan has no
+// record of the container then.
+func BundleName(bundle, id string) string {
+	cfg := readBundleConfig(nil, filepath.Join(bundle, "config.json"))
+	return newNameStore(nil).name(cfg.annotations, bundle, id, cfg.dockerDir)
+}
+
+// name returns the name of container id from its annotations, else from
+// Podman's store (for a container annotated io.container.manager=libpod,
+// whose bundle is in Podman's layout), else from Docker's config.v2.json
+// in dockerDir (when not ""); "" if none names it.
+func (n *nameStore) name(ann map[string]string, bundle, id, dockerDir string) string {
+	if name := nameFromAnnotations(ann); name != "" {
+		return name
+	}
+	if ann[annContainerManager] == containerManagerLibpd {
+		if name := n.podman(bundle, id); name != "" {
+			return name
+		}
+	}
+	if dockerDir != "" {
+		return n.docker(dockerDir, id)
+	}
+	return ""
 }
 
 // nameStore looks up the container names runtimes keep outside the OCI

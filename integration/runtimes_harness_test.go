@@ -165,12 +165,15 @@ func checkLogged(t *testing.T, argvLog string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	created := false
 	for _, argv := range calls {
+		t.Logf("runtime argv: %q", argv)
 		for _, a := range argv {
-			if a == "create" {
-				return
-			}
+			created = created || a == "create"
 		}
+	}
+	if created {
+		return
 	}
 	t.Errorf("the custom runtime logged no create: %q", calls)
 }

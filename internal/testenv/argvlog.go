@@ -10,56 +10,78 @@ import (
 // WriteArgvLogger writes an executable OCI runtime wrapper at path that
 // appends its argv ($0 first) as one line, arguments separated by tabs, to
 // logPath and then execs target with the same arguments. Its stdout and
-// stderr are the runtime's (callers parse `runc state` output, for one), so
-// it writes nothing else. ReadArgvLog parses the log.
+// stderr are the runtime's (engines parse `runc --version` and `runc
+// state` output), so it writes nothing else. ReadArgvLog parses the log.
 //
-// What each engine passes its runtime, observed on Debian 12 with this
-// wrapper (integration/runtimes_harness_test.go,
-// TestRuntimeHarnessArgv) in front of runc 1.1.5, <...> standing for
-// paths and ids that vary:
+// # What each engine passes its runtime
 //
-// Docker 20.10 (dockerd -> containerd 1.6 -> containerd-shim-runc-v2). A
-// daemon.json runtime with "runtimeArgs" is not called directly: dockerd
-// writes a script <exec-root>/runtimes/<name>,
+// Observed on Debian 12 with this wrapper in front of runc 1.1.5
+// (integration/runtimes_harness_test.go, TestRuntimeHarnessArgv and the
+// crun cases of TestRuntimeHarnessMemoryLimit, whose logs print every
+// call); <...> stands for what varies. The engine decides the argv, not the
+// runtime: crun behind the same wrapper gets the same calls. A wrapper must
+// pass through every subcommand it does not handle, and `--version`.
+//
+// Docker 20.10 (dockerd -> containerd 1.6 -> containerd-shim-runc-v2). The
+// shim prefixes every call with three global flags, --root, --log and
+// --log-format json; the subcommand and its flags follow:
+//
+//	<runtime> --root <exec-root>/runtime-runc/moby --log <bundle>/log.json --log-format json create --bundle <bundle> --pid-file <bundle>/init.pid <id>
+//	<runtime> --root ... --log ... --log-format json start <id>
+//	<runtime> --root ... --log ... --log-format json delete <id>
+//	<runtime> --root ... --log ... --log-format json delete --force <id>
+//
+// with <bundle> = <containerd state>/io.containerd.runtime.v2.task/moby/<id>
+// and <id> the full 64-hex container id. `docker run -t` adds
+// `--console-socket /tmp/pty<n>/pty.sock` to create (before <id>);
+// `docker exec` is `exec --process /tmp/runc-process<n> --detach
+// --pid-file <bundle>/<exec id>.pid <id>`; `docker stop` is `kill <id> 15`
+// then `kill <id> 9`. The shim passes --systemd-cgroup only with
+// native.cgroupdriver=systemd (cgroupfs here). dockerd itself runs the
+// default runtime with `--version` (for `docker info`). The second delete
+// (--force) is the shim's own clean-up after the task's delete: the
+// container is gone by then, the call fails, and the shim only logs a
+// warning ("failed to remove runc container").
+//
+// A daemon.json runtime with "runtimeArgs" is not given to the shim
+// directly: dockerd writes a script <data-root>/runtimes/<name> (data-root,
+// not exec-root) and gives the shim that:
 //
 //	#!/bin/sh
-//	<path> <runtimeArgs...> "$@"
+//	<path> <runtimeArgs...> $@
 //
-// and gives the shim that script as its runc binary. So the runtimeArgs
-// come first, before the shim's own global flags, and the wrapper sees,
-// for `docker run` (runtimeArgs ["--lxmount-test-arg"] here):
+// so the runtimeArgs come first, before the shim's --root/--log/--log-format
+// and the subcommand:
 //
-//	<path> --lxmount-test-arg --root <exec-root>/runtime-runc/moby --log <state>/io.containerd.runtime.v2.task/moby/<id>/log.json --log-format json create --bundle <state>/io.containerd.runtime.v2.task/moby/<id> --pid-file <bundle>/init.pid <id>
-//	<path> --lxmount-test-arg --root ... --log ... --log-format json start <id>
-//	<path> --lxmount-test-arg --root ... --log ... --log-format json delete <id>
+//	<path> <runtimeArgs...> --root <exec-root>/runtime-runc/moby --log ... --log-format json create --bundle ...
 //
-// (`docker run -t` adds --console-socket <socket> to create; the shim
-// passes --systemd-cgroup only with native.cgroupdriver=systemd.) A
-// runtime without runtimeArgs is given to the shim as its path directly:
-// same argv without the extra arguments. dockerd's own `runc` is
-// /usr/bin/runc, called the same way.
+// Note the script's `$@` is unquoted and there is no exec: arguments with
+// white space would be split, and the runtime runs as a child of that
+// /bin/sh, not of the shim. A runtime without runtimeArgs is given to the
+// shim as it is (no script).
 //
-// containerd 1.6, `ctr run --runc-binary <path>` (runc v2 shim): as under
-// Docker without runtimeArgs, with --root /run/containerd/runc/<namespace>
-// unless `--runc-root` is given, and the bundle under the daemon's state
-// directory:
+// containerd 1.6, `ctr run --runc-binary <runtime>` (runc v2 shim): as
+// under Docker, with --root <runc-root>/<namespace> (`ctr run --runc-root`,
+// default /run/containerd/runc) and the bundle under the daemon's state:
 //
-//	<path> --root <root>/<namespace> --log <state>/io.containerd.runtime.v2.task/<namespace>/<id>/log.json --log-format json create --bundle <state>/io.containerd.runtime.v2.task/<namespace>/<id> --pid-file <bundle>/init.pid <id>
-//	<path> --root ... --log ... --log-format json start <id>
-//	<path> --root ... --log ... --log-format json delete <id>
+//	<runtime> --root <runc-root>/<namespace> --log <bundle>/log.json --log-format json create --bundle <state>/io.containerd.runtime.v2.task/<namespace>/<id> --pid-file <bundle>/init.pid <id>
+//	<runtime> --root ... --log ... --log-format json start <id>
+//	<runtime> --root ... --log ... --log-format json exec --process /tmp/runc-process<n> --detach --pid-file <bundle>/<exec id>.pid <id>   (ctr tasks exec)
+//	<runtime> --root ... --log ... --log-format json delete <id>
+//	<runtime> --root ... --log ... --log-format json delete --force <id>
 //
-// Podman 4.3 (`podman --runtime <path>`, through conmon 2.1.6): no global
-// flags at all (no --root: runc's default /run/runc; no --log) unless
-// given with `podman --runtime-flag`; create's flags come from conmon:
+// Podman 4.3 (`podman --runtime <runtime>`, through conmon 2.1.6): no
+// global flags at all (so runc's default --root, /run/runc, and no --log)
+// unless `podman --runtime-flag` adds some:
 //
-//	<path> create --bundle <root>/overlay-containers/<id>/userdata --pid-file <runroot>/overlay-containers/<id>/userdata/pidfile <id>
-//	<path> start <id>
-//	<path> delete --force <id>
+//	<runtime> create --bundle <root>/overlay-containers/<id>/userdata --pid-file <runroot>/overlay-containers/<id>/userdata/pidfile <id>
+//	<runtime> start <id>
+//	<runtime> exec --pid-file <userdata>/<id>/exec_pid --process <userdata>/<id>/exec-process-<n> --detach <id>   (podman exec)
+//	<runtime> kill <id> 9                                  (podman rm -f of a running container)
+//	<runtime> delete --force <id>
 //
-// (a container still running at `podman rm -f` also gets `kill <id> 9`
-// before the delete; `podman run -t` adds --console-socket to create).
-// The runtime's state is found through `<path> state <id>`, which podman
-// also calls.
+// `podman run -t` adds `--console-socket /tmp/conmon-term.<random>` to
+// create, after --pid-file.
 func WriteArgvLogger(path, logPath, target string) error {
 	script := "#!/bin/sh\n" +
 		"# lxmount testenv.WriteArgvLogger: log argv, then run " + target + "\n" +

@@ -466,10 +466,18 @@ func missingHostDirs() map[string]bool {
 
 // removeHostDirs removes, deepest first, the hostDirs that were in missing
 // (did not exist before the harness started) and are empty now: a harness
-// leaves the host as it found it. One still in use by another test's
-// daemon is not empty and stays.
+// leaves the host as it found it. It removes nothing while another engine
+// process runs (another test's daemon, which may be about to use one of
+// them), and one in use is not empty and stays.
 func removeHostDirs(t testing.TB, missing map[string]bool) {
 	t.Helper()
+	if len(missing) == 0 {
+		return
+	}
+	if others := engineProcs(); len(others) > 0 {
+		t.Logf("not removing %v: other engine processes run: %v", keys(missing), others)
+		return
+	}
 	for _, d := range hostDirs {
 		if !missing[d] {
 			continue
@@ -478,4 +486,42 @@ func removeHostDirs(t testing.TB, missing map[string]bool) {
 			t.Logf("removed %s, which this test's daemons created", d)
 		}
 	}
+}
+
+// engineNames are the comm names (at most 15 bytes, proc(5)) of the
+// processes whose presence keeps removeHostDirs from removing anything.
+var engineNames = map[string]bool{
+	"containerd": true, "containerd-shim": true, "dockerd": true,
+	"conmon": true, "podman": true, "runc": true, "crun": true,
+}
+
+// engineProcs returns "comm:pid" of the live processes named in engineNames.
+func engineProcs() []string {
+	ents, _ := os.ReadDir("/proc")
+	var found []string
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		name := strings.TrimSpace(string(comm))
+		if err != nil || !engineNames[name] {
+			continue
+		}
+		if st, err := readProcStat(pid); err == nil && st.state != 'Z' {
+			found = append(found, name+":"+e.Name())
+		}
+	}
+	return found
+}
+
+// keys returns m's keys, sorted.
+func keys(m map[string]bool) []string {
+	var k []string
+	for s := range m {
+		k = append(k, s)
+	}
+	sort.Strings(k)
+	return k
 }

@@ -133,6 +133,9 @@ func (s *Supervisor) fromRuntime(c discovery.Container, pid int, oci OCIContaine
 		c.Name = oci.Name
 	}
 	if c.Name == "" {
+		c.Name = discovery.BundleName(oci.Bundle, oci.ID)
+	}
+	if c.Name == "" {
 		c.Name = c.ID
 	}
 	if c.Runtime == "" {

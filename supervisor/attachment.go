@@ -2,8 +2,8 @@ package supervisor
 
 import (
 	"os"
-	"strconv"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 

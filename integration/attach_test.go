@@ -61,6 +61,9 @@ func TestAttachRunc(t *testing.T) { testAttach(t, runcCase(t)) }
 func testAttach(t *testing.T, c attachCase) {
 	requireCommands(t, "free")
 	in := newInstance(t, "", c.cgroup)
+	// Attach and detach alone: the event watch would re-attach the
+	// detached container at its next exec (the cat below).
+	in.writeConfig(reconcileOnly)
 	in.startDaemon()
 	hostBefore := hostMemTotalKB(t)
 	base := in.status().Daemon

@@ -112,6 +112,10 @@ func otherMounts(t testing.TB, pid int) string {
 func TestReconcileAttachesAndIsIdempotent(t *testing.T) {
 	f := newFleet(t, "rec", 2, 0)
 	in := newInstance(t, "", f.prefix)
+	// What reconcile does by itself: the event watch would attach the
+	// container started after the daemon (at its first exec once the
+	// dry run made the daemon look again), which the dry run must not.
+	in.writeConfig(reconcileOnly)
 	// reconcile starts the daemon itself.
 	res := in.reconcile()
 	if res.Summary.Attached != 2 || res.Summary.Failed != 0 {

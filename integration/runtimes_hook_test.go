@@ -8,6 +8,7 @@ package integration
 // /proc/uptime must be its own, never the host's.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -204,4 +205,81 @@ func cpuList(t *testing.T, path string) []int {
 		}
 	}
 	return cpus
+}
+
+// deployedHooksFile writes, into dir, configs/deploy's oci-hooks file as
+// `make install` would for this test: the hook's path the test's lxmount,
+// and --config naming the test daemon's configuration.
+func deployedHooksFile(t *testing.T, dir, config string) {
+	t.Helper()
+	b, err := os.ReadFile("../configs/deploy/oci-hooks.d/lxmount.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("oci-hooks file: %v", err)
+	}
+	hook := doc["hook"].(map[string]any)
+	hook["path"] = lxmountBin
+	hook["args"] = append(hook["args"].([]any), "--config", config)
+	if b, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lxmount.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPodmanHooksFile: with configs/deploy's oci-hooks file in its hooks
+// directory, a plain `podman run` (no flag about lxmount) is virtualized
+// from its first instruction.
+func TestPodmanHooksFile(t *testing.T) {
+	requireEngineHost(t)
+	in := newHookInstance(t, "")
+	hooks := t.TempDir()
+	deployedHooksFile(t, hooks, in.config)
+	p := testenv.Podman(t, testenv.PodmanOptions{HooksDir: hooks})
+	in.writePolicy("10-test.toml", fmt.Sprintf("[[policy]]\nname = \"test\"\n[policy.match]\ncgroup = [%q]\n", p.CgroupParent+"/*"))
+	p.ImportRootfs(t, buildBusyboxRootfs(t), engineImage)
+	// The daemon runs as a service would. A daemon the hook starts is a
+	// child of conmon, Podman's subreaper, which then waits for it: the
+	// README says to run lxmount.service rather than rely on that.
+	in.startDaemon()
+	out, stderr, err := p.Run("run", "--rm", "--cgroup-parent", p.CgroupParent, "-m", "128m", "--cpus", "1", engineImage, "sh", "-c", firstReadScript)
+	if err != nil {
+		t.Fatalf("podman run: %v\nstderr: %s\nlxmount log:\n%s", err, stderr, in.log())
+	}
+	parseFirstRead(t, out).wantVirtual(t, 128<<20)
+	if h := in.status().Daemon.Hooks; h.Attached != 1 {
+		t.Errorf("hook counts %+v, want 1 attached", h)
+	}
+}
+
+// TestContainerdRuncBinary: containerd 1.6 (Debian's, no NRI) runs
+// lxmount-runc as its runc binary (`ctr run --runc-binary`, the BinaryName
+// runtime option of config.toml); the wrapper's options come from a
+// one-line script, as BinaryName takes no arguments.
+func TestContainerdRuncBinary(t *testing.T) {
+	requireEngineHost(t)
+	in := newHookInstance(t, "")
+	c := testenv.StartContainerd(t)
+	in.writePolicy("10-test.toml", fmt.Sprintf("[[policy]]\nname = \"test\"\n[policy.match]\ncgroup = [%q]\n", "/"+c.Namespace+"/*"))
+	c.ImportRootfs(t, buildBusyboxRootfs(t), engineImage)
+	script := filepath.Join(t.TempDir(), "lxmount-runc")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\nexec %s --lxmount-config %s \"$@\"\n", wrapperBin, in.config)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := "lxmount-test-ctr-" + randomSuffix(t)
+	out, stderr, err := c.Ctr("run", "--rm", "--runc-binary", script, "--runc-root", c.RuncRoot, "--fifo-dir", c.FifoDir,
+		"--memory-limit", strconv.Itoa(128<<20), "--cpu-quota", "100000", "--cpu-period", "100000",
+		engineImage, id, "sh", "-c", firstReadScript)
+	if err != nil {
+		t.Fatalf("ctr run: %v\nstderr: %s\nlxmount log:\n%s\ncontainerd log:\n%s", err, stderr, in.log(), c.Log(20))
+	}
+	parseFirstRead(t, out).wantVirtual(t, 128<<20)
+	st := in.status()
+	if h := st.Daemon.Hooks; h.Attached != 1 {
+		t.Errorf("hook counts %+v, want 1 attached", h)
+	}
 }

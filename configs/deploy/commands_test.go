@@ -65,15 +65,18 @@ func deployCommands(t *testing.T) map[string][]string {
 	}
 	add("Dockerfile", [][]string{{binPath, "daemon"}}, nil) // ENTRYPOINT + CMD, checked by TestDockerfile
 	sc := bufio.NewScanner(strings.NewReader(readFile(t, "README.md")))
-	inCode, lineNo, pending := false, 0, ""
+	inCode, shell, lineNo, pending := false, false, 0, ""
 	for sc.Scan() {
 		lineNo++
 		line := sc.Text()
-		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+		if fence := strings.TrimSpace(line); strings.HasPrefix(fence, "```") {
 			inCode = !inCode
+			// Shell blocks only: a TOML `lxmount = [...]` is no command.
+			lang := strings.TrimPrefix(fence, "```")
+			shell = inCode && (lang == "" || lang == "sh" || lang == "bash")
 			continue
 		}
-		if !inCode {
+		if !shell {
 			continue
 		}
 		if strings.HasSuffix(line, `\`) {

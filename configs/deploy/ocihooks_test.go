@@ -47,7 +47,7 @@ func TestOCIHookFilePodman(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommands(t, "podman", "conmon", "runc")
 	rootfs := testenv.BusyboxRootfs(t)
-	tmp := t.TempDir()
+	tmp := shortTempDir(t)
 	suffix := randomHex(t)
 	cgParent := "/lxmount-test-hooks-" + suffix
 	t.Cleanup(func() {
@@ -216,4 +216,21 @@ func mountsUnder(t *testing.T, dir string) []string {
 	}
 	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
+}
+
+// shortTempDir returns a new directory /tmp/lxm-deploy-<random>, removed
+// by t.Cleanup after the cleanups registered later: Podman refuses a
+// --runroot longer than 50 characters, which t.TempDir's names can exceed.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "lxm-deploy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return dir
 }

@@ -7,6 +7,8 @@ package integration
 // each harness's cleanup, which finds the container still running.
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -440,4 +442,78 @@ func checkArgv(t *testing.T, argvLog, path string) [][]string {
 		}
 	}
 	return calls
+}
+
+// TestRuntimeHarnessCrunNoUnified runs crun directly, without an engine,
+// through testenv.NoUnifiedCommand: a 128 MiB container sees its limit, and
+// the host's cgroup2 mount is still there afterwards. It also records
+// whether crun alone still refuses this host (the reason for the helper).
+func TestRuntimeHarnessCrunNoUnified(t *testing.T) {
+	requireRuntimeHarnessHost(t)
+	requireCommands(t, testenv.CrunPath, "unshare", "mountpoint")
+	rootfs := testenv.BusyboxRootfs(t)
+	dir := t.TempDir()
+	bundle, root := filepath.Join(dir, "bundle"), filepath.Join(dir, "crun-root")
+	id := "lxmount-test-crun-" + randomSuffix(t)
+	cgroupPath := "/" + id
+	l := &leftovers{containerIDs: []string{id}, cgroupParents: []string{cgroupPath}}
+	checkNoLeftovers(t, l)
+	t.Cleanup(func() { // a failed run may leave the container: delete it
+		_, _ = runCommand(true, testenv.CrunPath, "--root", root, "delete", "--force", id)
+	})
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCommand(true, testenv.CrunPath, "spec", "--bundle", bundle); err != nil {
+		t.Fatalf("crun spec: %v: %s", err, out)
+	}
+	if err := rtEditSpec(filepath.Join(bundle, "config.json"), rootfs, cgroupPath); err != nil {
+		t.Fatal(err)
+	}
+
+	plain, err := runCommand(true, testenv.CrunPath, "--root", root, "run", "--bundle", bundle, id+"-plain")
+	t.Logf("crun run without the helper: err %v, output %q", err, plain)
+
+	c := testenv.NoUnifiedCommand(testenv.CrunPath, "--root", root, "run", "--bundle", bundle, id)
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v: %s", c.Args, err, out)
+	}
+	checkLimitOutput(t, string(out))
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err != nil || !strings.Contains(string(b), " /sys/fs/cgroup/unified ") {
+		t.Errorf("the host's /sys/fs/cgroup/unified mount is gone (%v)", err)
+	}
+}
+
+// rtEditSpec edits a `crun spec` config.json: no terminal, rootfs, the
+// limit script as the process, cgroupsPath and the 128 MiB limit.
+func rtEditSpec(path, rootfs, cgroupPath string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	process, ok1 := spec["process"].(map[string]any)
+	linux, ok2 := spec["linux"].(map[string]any)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("%s: no process or linux object", path)
+	}
+	process["terminal"] = false
+	process["args"] = []string{"sh", "-c", rtLimitScript}
+	spec["root"] = map[string]any{"path": rootfs, "readonly": false}
+	linux["cgroupsPath"] = cgroupPath
+	resources, _ := linux["resources"].(map[string]any)
+	if resources == nil {
+		resources = map[string]any{}
+	}
+	resources["memory"] = map[string]any{"limit": rtMemLimit}
+	linux["resources"] = resources
+	out, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, out, 0o600)
 }

@@ -16,9 +16,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,7 +54,9 @@ type daemon struct {
 
 // startDaemon starts path args with stdout and stderr appended to logPath,
 // in its own process group so a ^C of `go test` reaches the harness's
-// cleanup first, not the daemon.
+// cleanup first, not the daemon. If the test binary dies without running
+// its cleanups (a -timeout panic, SIGKILL), the daemon gets SIGTERM
+// (Pdeathsig, see startLocked) and shuts down what it can.
 func startDaemon(name, logPath, path string, args []string, env []string) (*daemon, error) {
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -64,8 +68,8 @@ func startDaemon(name, logPath, path string, args []string, env []string) (*daem
 	if env != nil {
 		c.Env = append(os.Environ(), env...)
 	}
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.Start(); err != nil {
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := startLocked(c); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	d := &daemon{name: name, pid: c.Process.Pid, done: make(chan struct{}), log: logPath}
@@ -77,14 +81,38 @@ func startDaemon(name, logPath, path string, args []string, env []string) (*daem
 	return d, nil
 }
 
-// adoptDaemon returns a daemon for a process this test's daemon started
-// (dockerd's containerd child), identified by pid and checked by start time.
-func adoptDaemon(name string, pid int) (*daemon, error) {
-	start, err := procStartTime(pid)
-	if err != nil {
-		return nil, err
-	}
-	return &daemon{name: name, pid: pid, start: start}, nil
+// spawner is the goroutine startLocked starts processes on, locked to its
+// OS thread for the life of the test binary: the kernel sends a child's
+// Pdeathsig when the thread that forked it exits, and the Go runtime ends
+// a thread whenever a goroutine locked to it returns (this project's
+// mountns code does that), so a daemon forked from an ordinary goroutine's
+// thread could be signalled in the middle of a test. Process-wide on
+// purpose: one thread serves every harness.
+var spawner struct {
+	once sync.Once
+	reqs chan spawnReq
+}
+
+// spawnReq asks the spawner to Start cmd and send the result on done.
+type spawnReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startLocked runs c.Start on the spawner's thread.
+func startLocked(c *exec.Cmd) error {
+	spawner.once.Do(func() {
+		spawner.reqs = make(chan spawnReq)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+			for r := range spawner.reqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error)
+	spawner.reqs <- spawnReq{c, done}
+	return <-done
 }
 
 // alive reports whether the process still runs (a zombie counts as gone)

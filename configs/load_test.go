@@ -195,10 +195,15 @@ func TestLoadPolicies(t *testing.T) {
 }
 
 // TestShippedExamples loads every .toml file shipped under configs/ and
-// checks it parses and validates.
+// checks it parses and validates. deploy/runtimes holds container engines'
+// configuration (containerd's config.toml), not lxmount's: its tests are in
+// configs/deploy.
 func TestShippedExamples(t *testing.T) {
 	var n int
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && path == filepath.Join("deploy", "runtimes") {
+			return filepath.SkipDir
+		}
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".toml") {
 			return err
 		}

@@ -69,8 +69,9 @@ type Containerd struct {
 // it started); kills any shim still serving this daemon (reported as an
 // error); removes shim sockets and runc state it left in /run/containerd;
 // removes the /<Namespace> cgroup tree; lazily unmounts what is left under
-// Dir and removes Dir. Skips (fails under CI=true) without root or
-// containerd.
+// Dir and removes Dir. A runtime given with `ctr run --runc-binary` must
+// outlive that cleanup, which still calls it: make it before
+// StartContainerd. Skips (fails under CI=true) without root or containerd.
 func StartContainerd(t testing.TB) *Containerd {
 	t.Helper()
 	RequireRoot(t)

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,9 +25,10 @@ const (
 
 // DockerRuntime is an OCI runtime in daemon.json's "runtimes": Path is the
 // binary, Args its "runtimeArgs". Docker 20.10 does not give the shim a
-// runtime with Args directly: it writes <exec-root>/runtimes/<name>, a
-// script that runs Path with Args before the shim's own arguments (see
-// WriteArgvLogger for the argv that results).
+// runtime with Args directly: it writes <data-root>/runtimes/<name>, a
+// script `<Path> <Args...> $@` (no exec, $@ unquoted), so Args come before
+// the shim's own global flags (see WriteArgvLogger for the argv that
+// results). Path must outlive the harness: make it before StartDockerd.
 type DockerRuntime struct {
 	Path string
 	Args []string
@@ -40,10 +42,11 @@ type DockerdOptions struct {
 	// DefaultRuntime is daemon.json "default-runtime" ("" : runc).
 	DefaultRuntime string
 	// StorageDriver is the graph driver. "" tries overlay2 and falls back to
-	// vfs if dockerd does not come up with it (overlay2 needs a backing
-	// filesystem with d_type and overlay mounts: ext4 and xfs do, an overlay
-	// or tmpfs data-root on older kernels does not). vfs copies every layer
-	// and is slow, but works anywhere.
+	// vfs if dockerd does not come up with it: overlay2 needs a backing
+	// filesystem with d_type that takes overlay mounts (ext4 and xfs do; an
+	// overlayfs data-root, as in a container, does not), vfs copies every
+	// layer but works anywhere. Here (ext4 /tmp, kernel 6.18) overlay2
+	// works; "vfs" was checked by hand to work too.
 	StorageDriver string
 }
 
@@ -70,8 +73,7 @@ type Dockerd struct {
 	// Ctr sees Docker's containers in Docker's namespace, "moby".
 	Containerd *Containerd
 
-	d   *daemon
-	net netState
+	d *daemon
 }
 
 // StartDockerd starts Debian's dockerd with its own directories under a new
@@ -84,14 +86,22 @@ type Dockerd struct {
 // The containerd is started by the harness and given to dockerd with
 // --containerd rather than left to dockerd to start: the containerd.toml
 // dockerd 20.10 writes has no setting for the opt plugin, whose containerd
-// then creates /opt/containerd on the host.
+// then creates /opt/containerd on the host. daemon.json also moves the
+// trust key dockerd 20.10 makes at start out of /etc/docker/key.json.
+//
+// With --bridge=none a container has only a loopback device, whether it is
+// run with `--network none` or not. runc's state for Docker's containers is
+// in <ExecRoot>/runtime-runc/moby, the bundles are in the containerd's
+// <Containerd.Dir>/state/io.containerd.runtime.v2.task/moby/<id>.
 //
 // t.Cleanup, which runs also when the test fails: removes every container
 // (docker rm -f) and image, stops dockerd (SIGTERM, then SIGKILL after 10 s,
 // by the PID it started, checked against --pidfile), stops the containerd
 // (StartContainerd's cleanup), lazily unmounts what is left under Dir,
 // removes the CgroupParent tree and Dir, and fails the test if a docker0
-// bridge, a DOCKER iptables chain or a changed ip_forward appeared. Skips
+// bridge, a DOCKER iptables chain or a changed ip_forward appeared. Runtime
+// binaries given in opts must outlive that cleanup: make them before
+// StartDockerd (cleanups run last-in first-out, t.TempDir's too). Skips
 // (fails under CI=true) without root, dockerd or the docker client.
 func StartDockerd(t testing.TB, opts DockerdOptions) *Dockerd {
 	t.Helper()
@@ -228,10 +238,14 @@ func (d *Dockerd) stopAndWipe() error {
 // Docker runs /usr/bin/docker -H <Host> args... and returns its stdout and
 // stderr; err carries the exit status and stderr.
 func (d *Dockerd) Docker(args ...string) (stdout, stderr string, err error) {
-	// DOCKER_CONFIG: the client's config.json (and its context) from Dir,
-	// not from ~/.docker.
-	env := []string{"DOCKER_CONFIG=" + filepath.Join(d.Dir, "client"), "DOCKER_CONTEXT=", "DOCKER_HOST="}
-	return runClient(env, DockerPath, append([]string{"-H", d.Host}, args...)...)
+	return runClient(d.clientEnv(), DockerPath, append([]string{"-H", d.Host}, args...)...)
+}
+
+// clientEnv is the docker client's environment: its config.json (and
+// context) from Dir, not from ~/.docker, and no DOCKER_HOST or
+// DOCKER_CONTEXT of the caller's.
+func (d *Dockerd) clientEnv() []string {
+	return []string{"DOCKER_CONFIG=" + filepath.Join(d.Dir, "client"), "DOCKER_CONTEXT=", "DOCKER_HOST="}
 }
 
 // PID returns dockerd's process ID.
@@ -247,8 +261,10 @@ func (d *Dockerd) ImportRootfs(t testing.TB, rootfsDir, imageName string) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(WriteRootfsTar(rootfsDir, pw)) }()
-	c := exec.Command(DockerPath, "-H", d.Host, "import", "-", imageName)
-	c.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "client"), "DOCKER_CONTEXT=", "DOCKER_HOST=")
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	c := exec.CommandContext(ctx, DockerPath, "-H", d.Host, "import", "-", imageName)
+	c.Env = append(os.Environ(), d.clientEnv()...)
 	c.Stdin = pr
 	out, err := c.CombinedOutput()
 	pr.Close()

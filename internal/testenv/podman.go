@@ -65,8 +65,10 @@ type PodmanEnv struct {
 // `podman rmi -af`, waits for the env's conmon and `podman container
 // cleanup` processes to exit (then kills them, reported as an error), lazily
 // unmounts what is left under Dir (containers/storage's overlay mounts),
-// removes the CgroupParent tree and Dir. Skips (fails under CI=true)
-// without root, podman, conmon or the runtime.
+// removes the CgroupParent tree and Dir. The runtime and the hooks
+// directory must outlive that cleanup, which still runs the runtime: make
+// them before Podman. Skips (fails under CI=true) without root, podman,
+// conmon or the runtime.
 //
 // The generated containers.conf (CONTAINERS_CONF, so no host file is read)
 // sets file locks under TmpDir instead of the host-wide shared-memory

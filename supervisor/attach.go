@@ -39,7 +39,11 @@ func (s *Supervisor) AttachRequest(req Attach) (info ContainerInfo, already bool
 	s.attachMu.Lock()
 	defer s.attachMu.Unlock()
 	locked := time.Now()
-	c, err := discovery.Resolve(s.disc, pid)
+	resolve := discovery.Resolve
+	if req.OCI != nil {
+		resolve = discovery.ResolveInit // the runtime names its init
+	}
+	c, err := resolve(s.disc, pid)
 	if errors.Is(err, discovery.ErrNoProcess) {
 		return ContainerInfo{}, false, fmt.Errorf("attach %d: process %d does not exist (%w)", pid, pid, discovery.ErrNoProcess)
 	}
@@ -248,9 +252,14 @@ func (a *attachment) plan() []sources.File {
 	return files
 }
 
-// mountInstance mounts the container's own FUSE instance, serving files,
-// in the daemon's namespace under <state-dir>/mnt/<id>.
+// mountInstance gives the container its own FUSE instance in the daemon's
+// namespace: the ready spare (spare.go), else one mounted now serving
+// files under <state-dir>/mnt/<id>.
 func (s *Supervisor) mountInstance(a *attachment, files []sources.File) error {
+	if server := s.takeSpare(a.src); server != nil {
+		a.server = server
+		return nil
+	}
 	entries := make([]vfs.Entry, len(files))
 	for i, f := range files {
 		entries[i] = vfs.Entry{Name: f.Name, Render: bindRender(a.src, f)}

@@ -25,7 +25,10 @@ type Config struct {
 	Host       sources.Host // host /proc and /sys
 	FusectlDir string       // where fusectl is mounted in the daemon's namespace, "" if not
 	Readers    int          // most FUSE readers per container (0: vfs.Options' default)
-	Policies   Policies     // decides files and options per container
+	// Spares keeps one FUSE instance mounted ahead of need (spare.go), so
+	// an attach does not wait for a mount; the daemon sets it.
+	Spares   bool
+	Policies Policies // decides files and options per container
 	// Reload, when set, reloads the policies; every reconcile calls it
 	// first. On error the last good policies stay and status reports it.
 	Reload func() (Policies, error)
@@ -55,6 +58,7 @@ type Supervisor struct {
 	lastReconcile *LastReconcile
 	policyError   string
 	hooks         HookStats // attaches asked for by OCI hooks, but Unanswered
+	spares        sparePool
 	// events counts event-driven discovery (events.go).
 	events eventCounters
 	// decisions changes whenever what decides to leave a container alone
@@ -102,6 +106,9 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	s.wg.Add(1)
 	go s.sampleLoad()
+	if cfg.Spares {
+		s.fillSpare()
+	}
 	return s, nil
 }
 
@@ -249,6 +256,7 @@ func (s *Supervisor) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	close(s.stop)
+	s.closeSpares()
 	var firstErr error
 	for _, a := range s.list() {
 		if err := s.detach(a, "daemon stopping"); err != nil && firstErr == nil {

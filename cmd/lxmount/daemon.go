@@ -110,6 +110,7 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 		Version:    version,
 		Host:       sources.DefaultHost(),
 		FusectlDir: fusectl,
+		Spares:     true,
 		Policies:   supervisor.PoliciesFrom(set),
 		Reload: func() (supervisor.Policies, error) {
 			set, err := configs.Load(g.config)

@@ -83,3 +83,17 @@ func Find(opts Options, pid int) (c Container, ok bool, err error) {
 	}
 	return c, len(recorded[init.pid]) > 0, nil
 }
+
+// ResolveInit is Resolve for a process its runtime names as the
+// container's init (the pid of an OCI hook's state): only that process is
+// read, not the other processes of its mount namespace nor the runtimes'
+// state, whose records are not written yet while the hooks run. The
+// Container has no runtime identity (ID, Name, ...): the caller has the
+// runtime's.
+func ResolveInit(opts Options, pid int) (Container, error) {
+	s, target, err := resolveTarget(opts, pid)
+	if err != nil {
+		return Container{}, err
+	}
+	return s.resolved(opts, pid, target.mntNS, target, nil)
+}

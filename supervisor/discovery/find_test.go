@@ -100,3 +100,29 @@ func TestMountNS(t *testing.T) {
 		t.Errorf("HostMountNS = %d, %v; want %d", got, err, hostMntNS)
 	}
 }
+
+// TestResolveInitAgreesWithResolve: for a container's init, ResolveInit
+// gives what Resolve does when no runtime recorded the container.
+func TestResolveInitAgreesWithResolve(t *testing.T) {
+	// A runtime-made container: its init (PID 1 inside) with a child.
+	root := writeProcTree(t, []fproc{
+		{pid: 100, ppid: 1, start: 50},
+		{pid: 200, ppid: 100, start: 60, pidNS: 4026532500, mntNS: 4026532501, nspid: []int{200, 1}},
+		{pid: 201, ppid: 200, start: 70, pidNS: 4026532500, mntNS: 4026532501, nspid: []int{201, 2}},
+	})
+	opts := Options{ProcRoot: root, Sources: []Source{}}
+	want, err := Resolve(opts, 201)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ResolveInit(opts, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) || got.InitPID != 200 {
+		t.Errorf("ResolveInit = %+v\nResolve     = %+v", got, want)
+	}
+	if _, err := ResolveInit(opts, 100); !errors.Is(err, ErrNotContainer) {
+		t.Errorf("ResolveInit of a host process: %v, want ErrNotContainer", err)
+	}
+}

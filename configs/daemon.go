@@ -88,7 +88,8 @@ const minReconcileInterval = time.Second
 // parseDaemon decodes the daemon configuration in data, read from file.
 // The policy directory defaults to policy.d beside file, and a relative
 // policy_dir is resolved against file's directory.
-func parseDaemon(file string, data []byte) (Daemon, error) {
+func parseDaemon(file string, data []byte) (_ Daemon, err error) {
+	defer recoverParse(file, &err)
 	cfg := DefaultDaemon()
 	cfg.PolicyDir = filepath.Join(filepath.Dir(file), "policy.d")
 	doc, d, err := decode(file, data)

@@ -69,3 +69,16 @@ func joinErrors(errs []*Error) error {
 	}
 	return errors.Join(out...)
 }
+
+// errParserPanic marks an *Error made of a panic in the parser: a bug in
+// lxmount, reported as a problem of the file that triggered it so that
+// the daemon keeps its last good policies instead of dying.
+var errParserPanic = errors.New("internal error while parsing (a bug in lxmount: please report it with the file)")
+
+// recoverParse turns a panic in the parser of file into *err. Deferred by
+// every parser entry point: no input may crash the daemon (fuzz_test.go).
+func recoverParse(file string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: %w: %v", file, errParserPanic, r)
+	}
+}

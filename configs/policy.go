@@ -67,7 +67,8 @@ func ParsePolicies(name string, data []byte) ([]*Policy, error) {
 
 // parsePolicies is ParsePolicies with the policies of earlier files in seen,
 // so that duplicate names across files are reported. It adds its own.
-func parsePolicies(file string, data []byte, seen map[string]*Policy) ([]*Policy, error) {
+func parsePolicies(file string, data []byte, seen map[string]*Policy) (_ []*Policy, err error) {
+	defer recoverParse(file, &err)
 	doc, d, err := decode(file, data)
 	if err != nil {
 		return nil, err

@@ -103,8 +103,11 @@ func lineStarts(s string) []int {
 	return starts
 }
 
-// offsetPos converts a byte offset into a position, given lineStarts.
+// offsetPos converts a byte offset into a position, given lineStarts. An
+// offset before the document (the decoder reports -1 for some errors, such
+// as a lone control byte) is the document's first byte.
 func offsetPos(lines []int, off int) pos {
+	off = max(off, 0)
 	l := sort.Search(len(lines), func(i int) bool { return lines[i] > off })
 	return pos{line: l, col: off - lines[l-1] + 1}
 }

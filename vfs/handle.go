@@ -2,6 +2,10 @@ package vfs
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sync"
 	"syscall"
 
@@ -57,8 +61,10 @@ func (t *handleTable) remove(id fuse.HandleID) *handle {
 	return h
 }
 
-// handle answers one request. Every request is answered exactly once.
+// handle answers one request. Every request is answered exactly once,
+// and a panic while answering it answers EIO (recoverRequest).
 func (s *Server) handle(req fuse.Request) {
+	defer s.recoverRequest(req)
 	switch r := req.(type) {
 	case *fuse.LookupRequest:
 		id, ok := s.tree.byName[r.Name]
@@ -152,11 +158,48 @@ func (s *Server) handle(req fuse.Request) {
 	}
 }
 
+// recoverRequest, deferred by handle, answers a request whose handling
+// panicked with EIO and logs it: one request fails, not the daemon nor
+// the other containers. A request answered before the panic gets a second
+// answer, which the kernel refuses (its unique is not pending any more).
+func (s *Server) recoverRequest(req fuse.Request) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.log().Error("panic while answering a FUSE request; answered EIO", "name", s.opts.Name, "request", req.String(), "panic", r, "stack", string(debug.Stack()))
+	req.RespondError(fuse.Errno(syscall.EIO))
+}
+
+// log is the logger of Options.Log.
+func (s *Server) log() *slog.Logger {
+	if s.opts.Log != nil {
+		return s.opts.Log
+	}
+	return slog.Default()
+}
+
+// errRenderPanic wraps a panic in an Entry's Render.
+var errRenderPanic = errors.New("render panicked")
+
+// safeRender runs n.Render, turning a panic into an error (logged once
+// here): renders also run outside requests (pagecache.go), and the
+// node's lock and page-cache state stay consistent this way.
+func (s *Server) safeRender(n *node, b *bytes.Buffer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log().Error("panic in a render; the read fails with EIO", "name", s.opts.Name, "file", n.Name, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", errRenderPanic, r)
+		}
+	}()
+	return n.Render(b)
+}
+
 // render renders a fresh snapshot of n into b, with n.mu held.
 func (s *Server) render(n *node, b *bytes.Buffer) error {
 	b.Reset()
 	n.reads.Add(1)
-	if err := n.Render(b); err != nil {
+	if err := s.safeRender(n, b); err != nil {
 		n.errors.Add(1)
 		msg := n.Name + ": " + err.Error()
 		s.lastError.Store(&msg)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,8 +31,12 @@ type Options struct {
 	// through it, so that files still held open inside a container stop
 	// being served at once.
 	FusectlDir string
-	// Name is the FUSE fsname shown in mountinfo (default "lxmount").
+	// Name is the FUSE fsname shown in mountinfo (default "lxmount"); it
+	// names the instance in log lines too.
 	Name string
+	// Log receives the one line logged for each recovered panic (a bug
+	// while answering a request); nil means slog.Default().
+	Log *slog.Logger
 
 	// staleAfter overrides the constant of pagecache.go (tests).
 	staleAfter time.Duration
@@ -77,6 +82,9 @@ func Mount(dir string, entries []Entry, opts Options) (*Server, error) {
 	}
 	if opts.Name == "" {
 		opts.Name = "lxmount"
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
 	}
 	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {

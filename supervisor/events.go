@@ -82,21 +82,27 @@ type EventWatcher struct {
 }
 
 // candidate is a mount namespace to decide on: the process whose exec
-// showed it, and when (CLOCK_MONOTONIC).
+// showed it, its pid namespace, and when it exec'd (CLOCK_MONOTONIC).
 type candidate struct {
-	pid  int
-	ns   uint64
-	exec time.Duration
+	pid   int
+	ns    uint64
+	pidNS uint64
+	exec  time.Duration
 }
 
-// member is a process of a mount namespace that was decided: while it
-// lives (same PID and start time) and stays there, the inode number still
-// names that namespace. The kernel reuses the inode numbers of freed
-// namespaces, so without it a new container could inherit an old
-// namespace's verdict.
+// member says what a verdict on a mount namespace holds for. pid and
+// start are a process of it: while that process lives (same PID and start
+// time) and stays there, the inode number still names that namespace (the
+// kernel reuses the inode numbers of freed namespaces, so without it a new
+// container could inherit an old namespace's verdict). pidNS are the pid
+// namespaces its processes were in, its init's and the exec'ing one's: an
+// exec from another pid namespace may make it a container (the init of a
+// new pid namespace execs in a mount namespace its parent unshared a
+// moment before; the parent's own exec, read late, showed it first).
 type member struct {
 	pid   int
 	start uint64
+	pidNS [2]uint64
 }
 
 // WatchEvents subscribes to the kernel's exec events and attaches each new
@@ -109,7 +115,7 @@ func (s *Supervisor) WatchEvents() (*EventWatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	self, err := discovery.MountNS(s.disc, os.Getpid())
+	self, err := discovery.Namespace(s.disc, os.Getpid(), "mnt")
 	if err != nil {
 		return nil, err
 	}
@@ -179,11 +185,16 @@ func (w *EventWatcher) read() {
 }
 
 // consider queues e's mount namespace unless it is known: the host's, the
-// daemon's, attached, queued, or decided and still the same namespace. A
-// process that is gone already is left out.
+// daemon's, attached, queued, or decided for e's pid namespace and still
+// the same namespace. A process that is gone already is left out.
+//
+// The namespaces are read after the event, so the process may have
+// unshared a new mount namespace since its exec (unshare(1) does, before
+// it forks the new pid namespace's init): that namespace is then decided
+// on early, and again when its init execs, from another pid namespace.
 func (w *EventWatcher) consider(e procevents.Exec) {
 	s := w.s
-	ns, err := discovery.MountNS(s.disc, e.TGID)
+	ns, err := discovery.Namespace(s.disc, e.TGID, "mnt")
 	if err != nil || ns == w.host || ns == w.self {
 		return // gone, or unreadable: a sandbox's process, not a container's
 	}
@@ -198,14 +209,21 @@ func (w *EventWatcher) consider(e procevents.Exec) {
 	m, decided := w.decided[ns]
 	queued := w.pending[ns]
 	w.mu.Unlock()
-	if queued || (decided && w.sameNamespace(m, ns)) {
+	if queued {
+		return
+	}
+	pidNS, err := discovery.Namespace(s.disc, e.TGID, "pid")
+	if err != nil {
+		return
+	}
+	if decided && (pidNS == m.pidNS[0] || pidNS == m.pidNS[1]) && w.sameNamespace(m, ns) {
 		return
 	}
 	w.mu.Lock()
 	if !w.pending[ns] {
 		delete(w.decided, ns)
 		w.pending[ns] = true
-		w.queue = append(w.queue, candidate{pid: e.TGID, ns: ns, exec: e.Time})
+		w.queue = append(w.queue, candidate{pid: e.TGID, ns: ns, pidNS: pidNS, exec: e.Time})
 	}
 	w.mu.Unlock()
 	w.signal()
@@ -222,7 +240,7 @@ func (w *EventWatcher) forgetIfStale() {
 
 // sameNamespace reports whether m still lives in mount namespace ns.
 func (w *EventWatcher) sameNamespace(m member, ns uint64) bool {
-	now, err := discovery.MountNS(w.s.disc, m.pid)
+	now, err := discovery.Namespace(w.s.disc, m.pid, "mnt")
 	if err != nil || now != ns {
 		return false
 	}
@@ -310,13 +328,13 @@ func (w *EventWatcher) decide(c candidate) {
 	case s.attachedNS(ctr.MountNS):
 		return
 	case !ok:
-		w.remember(gen, ctr)
+		w.remember(gen, c, ctr)
 		s.log.Debug("exec event: not a container", "pid", c.pid, "mount_ns", ctr.MountNS)
 		return
 	}
 	choice, ok, why, err := s.policies().Choose(ctr, "")
 	if err != nil || !ok {
-		w.remember(gen, ctr)
+		w.remember(gen, c, ctr)
 		s.log.Debug("exec event: left alone", "init_pid", ctr.InitPID, "cgroup", cgroupPath(ctr), "reason", why, "error", err)
 		return
 	}
@@ -326,7 +344,7 @@ func (w *EventWatcher) decide(c candidate) {
 			s.log.Debug("exec event: container exited while attaching", "init_pid", ctr.InitPID, "error", err)
 			return
 		}
-		w.remember(gen, ctr) // reconcile retries it
+		w.remember(gen, c, ctr) // reconcile retries it
 		s.log.Warn("exec event: attach", "init_pid", ctr.InitPID, "cgroup", cgroupPath(ctr), "policy", choice.Policy, "error", err)
 		return
 	}
@@ -336,9 +354,9 @@ func (w *EventWatcher) decide(c candidate) {
 		"files", a.files, "by", "exec event", "after_exec", sinceMonotonic(c.exec))
 }
 
-// remember records ctr's namespace as left alone, as decided under
-// decisions generation gen (nothing if they changed since).
-func (w *EventWatcher) remember(gen uint64, ctr discovery.Container) {
+// remember records ctr's namespace as left alone on c's exec, as decided
+// under decisions generation gen (nothing if they changed since).
+func (w *EventWatcher) remember(gen uint64, c candidate, ctr discovery.Container) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.forgetIfStale()
@@ -348,7 +366,7 @@ func (w *EventWatcher) remember(gen uint64, ctr discovery.Container) {
 	if len(w.decided) >= maxDecided {
 		clear(w.decided)
 	}
-	w.decided[ctr.MountNS] = member{pid: ctr.InitPID, start: ctr.InitStart}
+	w.decided[ctr.MountNS] = member{pid: ctr.InitPID, start: ctr.InitStart, pidNS: [2]uint64{ctr.PIDNS, c.pidNS}}
 }
 
 // attachedNS reports whether the container of mount namespace ns is

@@ -21,11 +21,12 @@ func HostMountNS(opts Options) (uint64, error) {
 	return mntNS, nil
 }
 
-// MountNS returns the inode number of process pid's mount namespace: one
-// readlink of <ProcRoot>/<pid>/ns/mnt. A process that is gone (or a
-// zombie, which has no namespaces left) wraps ErrNoProcess.
-func MountNS(opts Options, pid int) (uint64, error) {
-	ns, err := readNS(filepath.Join(opts.procRoot(), strconv.Itoa(pid)), "mnt")
+// Namespace returns the inode number of process pid's namespace of the
+// given kind ("mnt", "pid", as named in /proc/<pid>/ns): one readlink of
+// <ProcRoot>/<pid>/ns/<kind>. A process that is gone (or a zombie, which
+// has no namespaces left) wraps ErrNoProcess.
+func Namespace(opts Options, pid int, kind string) (uint64, error) {
+	ns, err := readNS(filepath.Join(opts.procRoot(), strconv.Itoa(pid)), kind)
 	if err != nil {
 		if isGone(err) {
 			return 0, fmt.Errorf("pid %d: %w", pid, ErrNoProcess)

@@ -81,19 +81,22 @@ func TestFindNamesRule1(t *testing.T) {
 	}
 }
 
-func TestMountNS(t *testing.T) {
+func TestNamespace(t *testing.T) {
 	const mnt = 4026532001
 	root := writeProcTree(t, []fproc{
 		{pid: 100, ppid: 1, start: 50, mntNS: mnt},
 		{pid: 101, ppid: 100, start: 51, mntNS: mnt, zombie: true},
 	})
 	opts := Options{ProcRoot: root}
-	if got, err := MountNS(opts, 100); err != nil || got != mnt {
-		t.Errorf("MountNS(100) = %d, %v; want %d", got, err, mnt)
+	if got, err := Namespace(opts, 100, "mnt"); err != nil || got != mnt {
+		t.Errorf("Namespace(100, mnt) = %d, %v; want %d", got, err, mnt)
+	}
+	if got, err := Namespace(opts, 100, "pid"); err != nil || got != hostPIDNS {
+		t.Errorf("Namespace(100, pid) = %d, %v; want %d", got, err, hostPIDNS)
 	}
 	for _, pid := range []int{101, 4242} { // a zombie, no such process
-		if _, err := MountNS(opts, pid); !errors.Is(err, ErrNoProcess) {
-			t.Errorf("MountNS(%d): %v, want ErrNoProcess", pid, err)
+		if _, err := Namespace(opts, pid, "mnt"); !errors.Is(err, ErrNoProcess) {
+			t.Errorf("Namespace(%d, mnt): %v, want ErrNoProcess", pid, err)
 		}
 	}
 	if got, err := HostMountNS(opts); err != nil || got != hostMntNS {

@@ -2,9 +2,14 @@ package supervisor
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // StateFile is the name of the daemon's state file in the state dir. It is
@@ -90,31 +95,101 @@ func writeFileAtomic(path string, v any) error {
 	return writeBytesAtomic(path, append(b, '\n'))
 }
 
-// writeBytesAtomic writes b to path (mode 0600) via a temp file and rename.
+// writeBytesAtomic writes b to path (mode 0600) via a temp file, fsync
+// and rename, then fsyncs the directory: after a crash, even of the
+// machine, path holds either the old content or b, never a truncated file.
 func writeBytesAtomic(path string, b []byte) error {
+	return writeAtomic(path, b, (*os.File).Sync)
+}
+
+// writeAtomic is writeBytesAtomic with the fsync of the temp file and of
+// the directory done by sync (tests record the order).
+func writeAtomic(path string, b []byte, sync func(*os.File) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	err = writeSynced(tmp, b, sync)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
+	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	if err := syncDir(filepath.Dir(path), sync); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	return nil
+}
+
+// writeSynced writes b to f, sets mode 0600 and syncs f.
+func writeSynced(f *os.File, b []byte, sync func(*os.File) error) error {
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	return sync(f)
+}
+
+// syncDir syncs directory dir, so that a rename in it is durable.
+func syncDir(dir string, sync func(*os.File) error) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return sync(d)
 }
 
 // WritePIDFile records the daemon's PID in the state dir, atomically.
 func WritePIDFile(stateDir string) error {
 	return writeFileAtomic(filepath.Join(stateDir, PIDFile), os.Getpid())
+}
+
+// LockFile, in the state dir, is flocked by the running daemon for its
+// whole life: two daemons never share a state dir (its state file and
+// mountpoints).
+const LockFile = "daemon.lock"
+
+// LockStateDir takes the state dir's daemon lock without waiting. The
+// lock is held until the returned file is closed (or the process ends).
+// When another daemon holds it, the error says so in one line, with that
+// daemon's PID when its pid file tells.
+func LockStateDir(stateDir string) (*os.File, error) {
+	path := filepath.Join(stateDir, LockFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock state dir: %w", err)
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		return f, nil
+	}
+	f.Close()
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return nil, fmt.Errorf("%w: another daemon%s holds %s (stop it, or give another --state-dir)", ErrStateDirLocked, holder(stateDir), path)
+	}
+	return nil, fmt.Errorf("lock state dir: flock %s: %w", path, err)
+}
+
+// ErrStateDirLocked: another daemon runs on the state dir.
+var ErrStateDirLocked = errors.New("state dir in use")
+
+// holder returns " (pid N)" from the state dir's pid file, or "".
+func holder(stateDir string) string {
+	b, err := os.ReadFile(filepath.Join(stateDir, PIDFile))
+	if err != nil {
+		return ""
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (pid %d)", pid)
 }

@@ -54,7 +54,7 @@ type Supervisor struct {
 	// is the last one taken, and guards the attachments' encodings.
 	saveMu sync.Mutex
 
-	previous      []ContainerInfo // what the previous daemon had attached
+	previous      previousState // what the previous daemon had attached (recover.go)
 	lastReconcile *LastReconcile
 	policyError   string
 	hooks         HookStats // attaches asked for by OCI hooks, but Unanswered

@@ -59,14 +59,14 @@ func TestStateFileRoundTrip(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("state file: %v %v", fi, err)
 	}
-	prev := readPrevious(dir)
+	prev := readPrevious(dir).containers
 	if len(prev) != 1 || prev[0].ID != "x" || prev[0].InitPID != 42 || prev[0].InitStart != 7 || prev[0].MountNS != 9 || prev[0].Policy != "p" {
 		t.Errorf("readPrevious = %+v", prev)
 	}
 	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".*")); len(leftovers) != 0 {
 		t.Errorf("temp files left: %v", leftovers)
 	}
-	if readPrevious(t.TempDir()) != nil {
+	if p := readPrevious(t.TempDir()); p.containers != nil || p.err != nil {
 		t.Errorf("no state file should mean nothing to recover")
 	}
 }

@@ -48,6 +48,25 @@ type Daemon struct {
 	// host's files (reconcile or the event watch attaches it later),
 	// "refuse" fails the hook, so the runtime refuses to start it.
 	HookFailure string
+
+	// reconcileSet and eventsSet: the file sets reconcile_interval and
+	// events explicitly (OnRequest keeps them then).
+	reconcileSet, eventsSet bool
+}
+
+// OnRequest returns the settings of a daemon started on request (by
+// `lxmount attach`, `reconcile` or `oci-hook` when none answered), which
+// attaches only the containers it is asked to: its own reconcile loop
+// and the event watch are off unless the file sets reconcile_interval or
+// events explicitly.
+func (d Daemon) OnRequest() Daemon {
+	if !d.reconcileSet {
+		d.ReconcileInterval = 0
+	}
+	if !d.eventsSet {
+		d.Events = false
+	}
+	return d
 }
 
 // Hook failure modes, the values of hook_failure.
@@ -128,7 +147,7 @@ func parseDaemon(file string, data []byte) (_ Daemon, err error) {
 			case iv < 0 || iv > 0 && iv < minReconcileInterval:
 				d.errorf(key, -1, "reconcile_interval %q is shorter than %s (\"0s\" turns the daemon's own loop off)", s, minReconcileInterval)
 			default:
-				cfg.ReconcileInterval = iv
+				cfg.ReconcileInterval, cfg.reconcileSet = iv, true
 			}
 		case "log_level":
 			if s, ok := d.enum(key, v, logLevels); ok {
@@ -159,7 +178,7 @@ func parseDaemon(file string, data []byte) (_ Daemon, err error) {
 			}
 		case "events":
 			if b, ok := d.boolean(key, v); ok {
-				cfg.Events = b
+				cfg.Events, cfg.eventsSet = b, true
 			}
 		case "hook_timeout":
 			s, ok := d.str(key, v)

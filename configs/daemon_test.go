@@ -86,6 +86,7 @@ func TestParseDaemon(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			got.reconcileSet, got.eventsSet = false, false // TestOnRequest
 			if got != tt.want {
 				t.Errorf("got %+v\nwant %+v", got, tt.want)
 			}
@@ -187,6 +188,37 @@ func TestDaemonErrors(t *testing.T) {
 			_, err := parseDaemon("c.toml", tt.data)
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error:\n%v\nwant:\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestOnRequest: a daemon started on request runs no reconcile loop and
+// no event watch, unless the file asks for them.
+func TestOnRequest(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		data     []byte
+		interval time.Duration
+		events   bool
+	}{
+		{"defaults", nil, 0, false},
+		{"other keys", doc(`log_level = "debug"`), 0, false},
+		{"loop asked for", doc(`reconcile_interval = "45s"`), 45 * time.Second, false},
+		{"events asked for", doc(`events = true`), 0, true},
+		{"both", doc(`reconcile_interval = "30s"`, `events = true`), 30 * time.Second, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := parseDaemon("/etc/lxmount/lxmount.toml", tt.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := d.OnRequest()
+			if got.ReconcileInterval != tt.interval || got.Events != tt.events {
+				t.Errorf("OnRequest: reconcile_interval %s, events %t; want %s, %t", got.ReconcileInterval, got.Events, tt.interval, tt.events)
+			}
+			if d.ReconcileInterval != DefaultDaemon().ReconcileInterval && tt.interval == 0 {
+				t.Errorf("OnRequest changed its receiver")
 			}
 		})
 	}

@@ -40,6 +40,14 @@ type Daemon struct {
 	// reconcile_interval says. false leaves attaching to the hook, the
 	// runtime wrapper, explicit attach and reconcile.
 	Events bool
+	// NRI turns on the NRI plugin (key "nri"): the daemon registers on
+	// the runtime's NRI socket (containerd >= 1.7, CRI-O >= 1.26) and
+	// attaches each pod's container between its creation and its start,
+	// with the pod's metadata; it retries in the background while there
+	// is no socket.
+	NRI bool
+	// NRISocket is the runtime's NRI socket (key "nri_socket").
+	NRISocket string
 	// HookTimeout bounds how long `lxmount oci-hook` waits for the daemon
 	// to attach a starting container (key "hook_timeout", a duration).
 	HookTimeout time.Duration
@@ -86,13 +94,15 @@ func DefaultDaemon() Daemon {
 		MetricsAddress:    "",
 		PolicyDir:         filepath.Join(filepath.Dir(DefaultConfigPath), "policy.d"),
 		Events:            true,
+		NRI:               false,
+		NRISocket:         "/var/run/nri/nri.sock",
 		HookTimeout:       2 * time.Second,
 		HookFailure:       HookFailureStart,
 	}
 }
 
 // daemonKeys are the keys lxmount.toml may hold, in documentation order.
-var daemonKeys = []string{"socket", "state_dir", "reconcile_interval", "log_level", "metrics_address", "policy_dir", "events", "hook_timeout", "hook_failure"}
+var daemonKeys = []string{"socket", "state_dir", "reconcile_interval", "log_level", "metrics_address", "policy_dir", "events", "hook_timeout", "hook_failure", "nri", "nri_socket"}
 
 // maxHookTimeout stays below the OCI hook timeout the wrapper sets, so the
 // runtime never kills a hook that is still within its own bound.
@@ -179,6 +189,18 @@ func parseDaemon(file string, data []byte) (_ Daemon, err error) {
 		case "events":
 			if b, ok := d.boolean(key, v); ok {
 				cfg.Events, cfg.eventsSet = b, true
+			}
+		case "nri":
+			if b, ok := d.boolean(key, v); ok {
+				cfg.NRI = b
+			}
+		case "nri_socket":
+			if s, ok := d.str(key, v); ok {
+				if !filepath.IsAbs(s) {
+					d.errorf(key, -1, "nri_socket must be an absolute path, not %q", s)
+				} else {
+					cfg.NRISocket = filepath.Clean(s)
+				}
 			}
 		case "hook_timeout":
 			s, ok := d.str(key, v)

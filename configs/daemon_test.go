@@ -16,6 +16,7 @@ func TestDefaultDaemon(t *testing.T) {
 		Events:            true,
 		HookTimeout:       2 * time.Second,
 		HookFailure:       "start",
+		NRISocket:         "/var/run/nri/nri.sock",
 	}
 	if got := DefaultDaemon(); got != want {
 		t.Errorf("DefaultDaemon() = %+v, want %+v", got, want)
@@ -54,6 +55,8 @@ func TestParseDaemon(t *testing.T) {
 				`events = false`,
 				`hook_timeout = "500ms"`,
 				`hook_failure = "refuse"`,
+				`nri = true`,
+				`nri_socket = "/run/containerd/nri//nri.sock"`,
 			),
 			want: Daemon{
 				Socket:            "/run/lx/ctl.sock",
@@ -65,6 +68,8 @@ func TestParseDaemon(t *testing.T) {
 				Events:            false,
 				HookTimeout:       500 * time.Millisecond,
 				HookFailure:       "refuse",
+				NRI:               true,
+				NRISocket:         "/run/containerd/nri/nri.sock",
 			},
 		},
 		{
@@ -110,7 +115,7 @@ func TestDaemonErrors(t *testing.T) {
 		{
 			name: "unknown key",
 			data: doc(`log_level = "info"`, `loglevel = "debug"`),
-			want: `c.toml:2:1: unknown key "loglevel" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure)`,
+			want: `c.toml:2:1: unknown key "loglevel" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure, nri, nri_socket)`,
 		},
 		{
 			name: "policies in the daemon file",
@@ -173,6 +178,16 @@ func TestDaemonErrors(t *testing.T) {
 			want: `c.toml:1:1: unknown hook_failure "ignore" (valid: start, refuse)`,
 		},
 		{
+			name: "relative nri socket",
+			data: doc(`nri_socket = "nri.sock"`),
+			want: `c.toml:1:1: nri_socket must be an absolute path, not "nri.sock"`,
+		},
+		{
+			name: "nri as a string",
+			data: doc(`nri = "on"`),
+			want: `c.toml:1:1: nri must be true or false, not a string`,
+		},
+		{
 			name: "events as a string",
 			data: doc(`events = "yes"`),
 			want: `c.toml:1:1: events must be true or false, not a string`,
@@ -180,7 +195,7 @@ func TestDaemonErrors(t *testing.T) {
 		{
 			name: "settings in a table",
 			data: doc(`[daemon]`, `socket = "/x"`),
-			want: `c.toml:1:1: unknown key "daemon" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure)`,
+			want: `c.toml:1:1: unknown key "daemon" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure, nri, nri_socket)`,
 		},
 	}
 	for _, tt := range tests {

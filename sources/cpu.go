@@ -185,20 +185,80 @@ func (r *fileReader) cpuMax(dir, name string) (CFSQuota, error) {
 	return q, nil
 }
 
-// cfsQuota reads the container's CFS quota from the v1 cpu controller,
-// else from v2 cpu.max. An error means unknown, which callers treat as no
-// limit.
+// maxCgroupDepth bounds the walk up a cgroup hierarchy (cfsQuota), so a
+// fixture or a bind-mounted tree that never ends cannot loop.
+const maxCgroupDepth = 64
+
+// cfsQuota reads the CFS quota that binds the container: the tightest of
+// its own cgroup's and every ancestor's (TightestQuota), from the v1 cpu
+// controller, else from v2 cpu.max. A group's tasks are throttled by each
+// level's bandwidth in turn (kernel/sched/fair.c, throttle_cfs_rq walks
+// every cfs_rq up to the root), so a parent limited to 1 CPU limits the
+// container to 1 CPU whatever the container's own file says; the child's
+// file never shows that minimum (v1 refuses a child quota above its
+// parent's, tg_cfs_schedulable_down, but a child left at -1 reads -1; on
+// v2 a child may even set more than its parent). An error means that no
+// level's file could be read, which callers treat as no limit.
 func (r *fileReader) cfsQuota(cg Cgroup) (CFSQuota, error) {
 	if dir := cg.Controller("cpu"); dir != "" {
-		q, err := r.cfsQuotaV1(dir)
+		q, err := r.quotaUpTree(dir, r.cfsQuotaV1)
 		if err == nil || cg.V2 == "" {
 			return q, err
 		}
 	}
 	if cg.V2 != "" {
-		return r.cpuMax(cg.V2, v2CPUMax)
+		return r.quotaUpTree(cg.V2, func(dir string) (CFSQuota, error) { return r.cpuMax(dir, v2CPUMax) })
 	}
 	return CFSQuota{}, fmt.Errorf("cfs quota: %w", errNoCPUCgroup)
+}
+
+// quotaUpTree reads the quota of dir and of each of its ancestors up to
+// "/" with read, and returns the tightest. A level whose file cannot be
+// read is skipped, not the end of the walk: on v2 a group has no cpu.max
+// when its parent does not enable the cpu controller for it, and an
+// ancestor's cpu.max still binds it; above a hierarchy's root the files
+// are missing (the file cache remembers that, so the walk costs a map
+// lookup per level there). The error is the container's own file's,
+// returned when no level could be read.
+func (r *fileReader) quotaUpTree(dir string, read func(dir string) (CFSQuota, error)) (CFSQuota, error) {
+	var quotas []CFSQuota
+	var first error
+	for i := range maxCgroupDepth {
+		q, err := read(dir)
+		switch {
+		case err == nil:
+			quotas = append(quotas, q)
+		case i == 0:
+			first = err
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	if len(quotas) == 0 {
+		return CFSQuota{}, first
+	}
+	return TightestQuota(quotas...), nil
+}
+
+// TightestQuota returns the quota that allows the least CPU time per unit
+// of time among qs (the smallest Quota/Period), or an unlimited quota when
+// none of them is Limited. Ties keep the first.
+func TightestQuota(qs ...CFSQuota) CFSQuota {
+	best := CFSQuota{Quota: -1, Period: 100000}
+	for _, q := range qs {
+		if !q.Limited() {
+			continue
+		}
+		// q.Quota/q.Period < best.Quota/best.Period, in floats: the
+		// products of two µs counts could overflow int64.
+		if !best.Limited() || float64(q.Quota)*float64(best.Period) < float64(best.Quota)*float64(q.Period) {
+			best = q
+		}
+	}
+	return best
 }
 
 // CPUTime is CPU time split into user and system, in nanoseconds.

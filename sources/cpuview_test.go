@@ -170,3 +170,114 @@ func TestCPUViewNoHostOnlineIsAnError(t *testing.T) {
 		}
 	}
 }
+
+func TestTightestQuota(t *testing.T) {
+	q := func(quota, period int64) CFSQuota { return CFSQuota{Quota: quota, Period: period} }
+	tests := []struct {
+		name string
+		in   []CFSQuota
+		want CFSQuota
+	}{
+		{"none", nil, q(-1, 100000)},
+		{"all unlimited", []CFSQuota{q(-1, 100000), q(-1, 50000)}, q(-1, 100000)},
+		{"child unlimited, parent 1 CPU", []CFSQuota{q(-1, 100000), q(100000, 100000)}, q(100000, 100000)},
+		{"child 1.5, parent 1", []CFSQuota{q(150000, 100000), q(100000, 100000)}, q(100000, 100000)},
+		{"child 0.5, parent 1", []CFSQuota{q(50000, 100000), q(100000, 100000)}, q(50000, 100000)},
+		{"different periods compare by ratio", []CFSQuota{q(300000, 200000), q(140000, 100000)}, q(140000, 100000)},
+		{"grandparent tightest", []CFSQuota{q(400000, 100000), q(-1, 100000), q(200000, 100000)}, q(200000, 100000)},
+		{"tie keeps the first", []CFSQuota{q(100000, 100000), q(200000, 200000)}, q(100000, 100000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := TightestQuota(tt.in...); got != tt.want {
+				t.Errorf("TightestQuota(%v) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCPUViewQuotaUpTheTree is lxcfs's test_cpu_cfs_hierarchy (a quota on a
+// parent binds its children) on the fixture cgroups, nested: the
+// container's group is a child of a copy of the limited group, whose
+// quota the test sets.
+func TestCPUViewQuotaUpTheTree(t *testing.T) {
+	tests := []struct {
+		name               string
+		parent, child, top string // quotas: v2 cpu.max lines; "" leaves the file out
+		want               []int
+	}{
+		{"parent 1 CPU, child unlimited", "100000 100000", "max 100000", "", []int{0}},
+		{"parent 1 CPU, child 1.5", "100000 100000", "150000 100000", "", []int{0}},
+		{"parent 2 CPUs, child 1 CPU", "200000 100000", "100000 100000", "", []int{0}},
+		{"grandparent 1 CPU", "max 100000", "max 100000", "50000 100000", []int{0}},
+		{"all unlimited: the cpuset", "max 100000", "max 100000", "max 100000", []int{0, 2, 3}},
+		{"parent without cpu.max (cpu not enabled for the child): the grandparent still binds", "", "max 100000", "100000 100000", []int{0}},
+		{"child without cpu.max: the parent binds", "100000 100000", "", "", []int{0}},
+	}
+	for _, tt := range tests {
+		t.Run("v2/"+tt.name, func(t *testing.T) {
+			top := t.TempDir()
+			parent := filepath.Join(top, "parent")
+			child := filepath.Join(parent, "child")
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(cpuCopyDir(t, "testdata/v2/limited"), child); err != nil {
+				t.Fatal(err)
+			}
+			if tt.child != "" {
+				cpuWrite(t, child, "cpu.max", tt.child+"\n")
+			} else {
+				os.Remove(filepath.Join(child, "cpu.max"))
+			}
+			if tt.parent != "" {
+				cpuWrite(t, parent, "cpu.max", tt.parent+"\n")
+			}
+			if tt.top != "" {
+				cpuWrite(t, top, "cpu.max", tt.top+"\n")
+			}
+			c := NewContainer(cpuHost("v2"), Cgroup{V2: child}, cpuNowV2, DefaultOptions())
+			got, err := c.visibleCPUs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("visibleCPUs = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCPUViewQuotaUpTheTreeV1(t *testing.T) {
+	top := t.TempDir()
+	limited := cpuCopyDir(t, "testdata/v1/limited")
+	// The parent's cpu directory is the hierarchy's root here: its own
+	// parent (top) has no cpu.cfs_quota_us.
+	parentCPU := filepath.Join(top, "cpu")
+	if err := os.Rename(filepath.Join(limited, "cpu"), parentCPU); err != nil {
+		t.Fatal(err)
+	}
+	childCPU := filepath.Join(parentCPU, "child")
+	if err := os.Mkdir(childCPU, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cpuWrite(t, parentCPU, "cpu.cfs_period_us", "100000\n")
+	cpuWrite(t, parentCPU, "cpu.cfs_quota_us", "100000\n")
+	cpuWrite(t, childCPU, "cpu.cfs_period_us", "100000\n")
+	cpuWrite(t, childCPU, "cpu.cfs_quota_us", "-1\n")
+	cg := cpuV1Cgroup(limited)
+	cg.V1["cpu"] = childCPU
+	c := NewContainer(cpuHost("v1"), cg, cpuNowV1, DefaultOptions())
+	got, err := c.visibleCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Errorf("visibleCPUs = %v under a parent limited to 1 CPU, want 1 CPU", got)
+	}
+	// The cpuset view ignores quotas, the parent's too.
+	c = NewContainer(cpuHost("v1"), cg, cpuNowV1, Options{CPUView: CPUViewCpuset})
+	if got, _ := c.visibleCPUs(); len(got) < 2 {
+		t.Errorf("cpuset view = %v, want the whole cpuset", got)
+	}
+}

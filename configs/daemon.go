@@ -56,6 +56,12 @@ type Daemon struct {
 	// host's files (reconcile or the event watch attaches it later),
 	// "refuse" fails the hook, so the runtime refuses to start it.
 	HookFailure string
+	// Sysinfo turns on sysinfo(2) through seccomp user notification (key
+	// "sysinfo"): lxmount-runc gives each container it creates a notify
+	// rule for sysinfo whose listener is <state_dir>/seccomp.sock, and
+	// the daemon answers with the container's memory, swap, uptime and
+	// load. false leaves containers' seccomp profiles untouched.
+	Sysinfo bool
 
 	// reconcileSet and eventsSet: the file sets reconcile_interval and
 	// events explicitly (OnRequest keeps them then).
@@ -98,11 +104,12 @@ func DefaultDaemon() Daemon {
 		NRISocket:         "/var/run/nri/nri.sock",
 		HookTimeout:       2 * time.Second,
 		HookFailure:       HookFailureStart,
+		Sysinfo:           true,
 	}
 }
 
 // daemonKeys are the keys lxmount.toml may hold, in documentation order.
-var daemonKeys = []string{"socket", "state_dir", "reconcile_interval", "log_level", "metrics_address", "policy_dir", "events", "hook_timeout", "hook_failure", "nri", "nri_socket"}
+var daemonKeys = []string{"socket", "state_dir", "reconcile_interval", "log_level", "metrics_address", "policy_dir", "events", "hook_timeout", "hook_failure", "nri", "nri_socket", "sysinfo"}
 
 // maxHookTimeout stays below the OCI hook timeout the wrapper sets, so the
 // runtime never kills a hook that is still within its own bound.
@@ -193,6 +200,10 @@ func parseDaemon(file string, data []byte) (_ Daemon, err error) {
 		case "nri":
 			if b, ok := d.boolean(key, v); ok {
 				cfg.NRI = b
+			}
+		case "sysinfo":
+			if b, ok := d.boolean(key, v); ok {
+				cfg.Sysinfo = b
 			}
 		case "nri_socket":
 			if s, ok := d.str(key, v); ok {

@@ -17,6 +17,7 @@ func TestDefaultDaemon(t *testing.T) {
 		HookTimeout:       2 * time.Second,
 		HookFailure:       "start",
 		NRISocket:         "/var/run/nri/nri.sock",
+		Sysinfo:           true,
 	}
 	if got := DefaultDaemon(); got != want {
 		t.Errorf("DefaultDaemon() = %+v, want %+v", got, want)
@@ -57,6 +58,7 @@ func TestParseDaemon(t *testing.T) {
 				`hook_failure = "refuse"`,
 				`nri = true`,
 				`nri_socket = "/run/containerd/nri//nri.sock"`,
+				`sysinfo = false`,
 			),
 			want: Daemon{
 				Socket:            "/run/lx/ctl.sock",
@@ -70,6 +72,7 @@ func TestParseDaemon(t *testing.T) {
 				HookFailure:       "refuse",
 				NRI:               true,
 				NRISocket:         "/run/containerd/nri/nri.sock",
+				Sysinfo:           false,
 			},
 		},
 		{
@@ -115,7 +118,7 @@ func TestDaemonErrors(t *testing.T) {
 		{
 			name: "unknown key",
 			data: doc(`log_level = "info"`, `loglevel = "debug"`),
-			want: `c.toml:2:1: unknown key "loglevel" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure, nri, nri_socket)`,
+			want: `c.toml:2:1: unknown key "loglevel" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure, nri, nri_socket, sysinfo)`,
 		},
 		{
 			name: "policies in the daemon file",
@@ -195,7 +198,7 @@ func TestDaemonErrors(t *testing.T) {
 		{
 			name: "settings in a table",
 			data: doc(`[daemon]`, `socket = "/x"`),
-			want: `c.toml:1:1: unknown key "daemon" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure, nri, nri_socket)`,
+			want: `c.toml:1:1: unknown key "daemon" (valid: socket, state_dir, reconcile_interval, log_level, metrics_address, policy_dir, events, hook_timeout, hook_failure, nri, nri_socket, sysinfo)`,
 		},
 	}
 	for _, tt := range tests {

@@ -159,6 +159,7 @@ func (s *Supervisor) daemonInfo() DaemonInfo {
 	d.PolicyError = s.policyError
 	d.Hooks = s.hooks
 	s.mu.Unlock()
+	d.Spares = s.readySpares()
 	d.Hooks.Unanswered = countLines(filepath.Join(s.cfg.StateDir, HookFailuresFile))
 	return d
 }

@@ -6,13 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
+	"syscall"
 	"time"
 )
 
 // ErrNoDaemon: nothing answers on the control socket.
 var ErrNoDaemon = errors.New("no daemon answers")
+
+// ErrPermission: the control socket refused the caller (it admits root
+// only). A daemon may well be running: it is never started then.
+var ErrPermission = errors.New("permission denied")
 
 // Client talks to a daemon's control API.
 type Client struct {
@@ -98,6 +105,9 @@ func (c *Client) callContext(ctx context.Context, method, path string, in, out a
 	if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		return fmt.Errorf("%s %s on %s: no answer in time: %w", method, path, c.socket, ctx.Err())
 	}
+	if err != nil && refused(err) {
+		return fmt.Errorf("%w on %s: run as root (the control socket admits root only)", ErrPermission, c.socket)
+	}
 	if err != nil {
 		var ne net.Error
 		var oe *net.OpError
@@ -119,6 +129,16 @@ func (c *Client) callContext(ctx context.Context, method, path string, in, out a
 		return &APIError{Status: resp.StatusCode, Message: resp.Status}
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// refused reports whether err says the socket refused this process: the
+// socket's mode (EACCES, EPERM), or, for a caller that is not root, a
+// daemon that closed the connection unanswered (its SO_PEERCRED check).
+func refused(err error) bool {
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		return true
+	}
+	return os.Geteuid() != 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET))
 }
 
 // APIError is a failed call's answer.

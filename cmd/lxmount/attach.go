@@ -14,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lxmount/lxmount/configs"
 	"github.com/lxmount/lxmount/supervisor"
+	"github.com/lxmount/lxmount/supervisor/discovery"
 )
 
 func attachCommand() *command {
@@ -29,8 +31,12 @@ its init): the daemon mounts the container's virtual files over /proc/...
 inside it. Prints one line: container id, cgroup, files mounted. Attaching
 an attached container changes nothing and exits 0.
 
-When no daemon answers on the socket, attach starts one in the background
-(logging to <state-dir>/daemon.log) unless --no-start is given.
+When no daemon answers on the socket, attach first checks what the daemon
+would (the process exists and is in a container, the policy exists, the
+configuration loads), then starts one in the background (logging to
+<state-dir>/daemon.log) unless --no-start is given. A daemon started so
+attaches only what it is asked to: no reconcile loop, no event watch,
+unless lxmount.toml sets reconcile_interval or events.
 
 EXAMPLE:
   lxmount attach 4242
@@ -54,6 +60,9 @@ EXAMPLE:
 			return usageError{fmt.Sprintf("%q is not a process id", pos[0])}
 		}
 		cl := supervisor.NewClient(g.socket)
+		if err := checkAttach(g, cl, pid, policy); err != nil {
+			return err
+		}
 		if err := ensureDaemon(g, cl, noStart); err != nil {
 			return err
 		}
@@ -75,6 +84,43 @@ EXAMPLE:
 		return nil
 	}
 	return c
+}
+
+// checkAttach refuses, before anything is started, an attach a daemon
+// would refuse: when none answers, pid must be a process in a container
+// and policy ("" lets the policies decide) a policy of the configuration.
+// With a daemon answering, the daemon decides.
+func checkAttach(g globals, cl *supervisor.Client, pid int, policy string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), daemonStartWait)
+	defer cancel()
+	if err := cl.PingContext(ctx); !errors.Is(err, supervisor.ErrNoDaemon) {
+		return nil // a daemon answers (or refuses us: Attach says so)
+	}
+	if _, err := discovery.Resolve(discovery.Options{}, pid); err != nil {
+		return fmt.Errorf("pid %d: %w (no daemon was started)", pid, err)
+	}
+	set, err := configs.Load(g.config)
+	if err != nil {
+		return fmt.Errorf("no daemon was started: %w", err)
+	}
+	if policy == "" {
+		return nil
+	}
+	for _, p := range set.Policies {
+		if p.Name == policy {
+			return nil
+		}
+	}
+	return fmt.Errorf("no policy %q in %s (see lxmount policy check; no daemon was started)", policy, orNone(policyNames(set)))
+}
+
+// policyNames lists the names of the policies of set.
+func policyNames(set *configs.Set) []string {
+	names := make([]string, len(set.Policies))
+	for i, p := range set.Policies {
+		names[i] = p.Name
+	}
+	return names
 }
 
 // daemonStartWait is how long attach and reconcile wait for a daemon they
@@ -101,6 +147,11 @@ func ensureDaemonBy(g globals, cl *supervisor.Client, noStart bool, deadline tim
 	if noStart {
 		return fmt.Errorf("no daemon answers on %s and --no-start was given (start one with: lxmount --socket %s daemon)", g.socket, g.socket)
 	}
+	if _, err := configs.Load(g.config); err != nil {
+		// The daemon would refuse to start: say why now, not after
+		// waiting for it.
+		return fmt.Errorf("no daemon answers on %s and none was started: %w", g.socket, err)
+	}
 	if err := startDaemon(g); err != nil {
 		return err
 	}
@@ -117,8 +168,19 @@ func ensureDaemonBy(g globals, cl *supervisor.Client, noStart bool, deadline tim
 // defaultPATH is the PATH a daemon gets when its starter had none.
 const defaultPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// startDaemon starts `lxmount daemon` detached (own session, stdio to the
-// log file), passing on the global flags.
+// daemonArgs are the arguments of a daemon a command starts: the global
+// flags, and --on-request, so that it attaches only what it is asked to
+// (configs.Daemon.OnRequest).
+func daemonArgs(g globals) []string {
+	args := []string{"daemon", "--on-request", "--socket", g.socket, "--state-dir", g.stateDir}
+	if g.config != "" {
+		args = append(args, "--config", g.config)
+	}
+	return args
+}
+
+// startDaemon starts `lxmount daemon --on-request` detached (own session,
+// stdio to the log file), passing on the global flags.
 func startDaemon(g globals) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -133,11 +195,7 @@ func startDaemon(g globals) error {
 		return fmt.Errorf("start daemon: %w", err)
 	}
 	defer logf.Close()
-	args := []string{"daemon", "--socket", g.socket, "--state-dir", g.stateDir}
-	if g.config != "" {
-		args = append(args, "--config", g.config)
-	}
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(exe, daemonArgs(g)...)
 	if os.Getenv("PATH") == "" {
 		// Runtimes run hooks with only the hook's own environment: the
 		// daemon still needs fusermount3 and friends on PATH.

@@ -32,6 +32,7 @@ const fusectlDir = "/sys/fs/fuse/connections"
 
 func daemonCommand() *command {
 	var logLevel string
+	var onRequest bool
 	c := &command{
 		name:    "daemon",
 		summary: "run the supervisor: one FUSE instance per attached container",
@@ -48,6 +49,7 @@ EXAMPLE:
   lxmount daemon --socket /tmp/lx/sock --state-dir /tmp/lx --log-level debug`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (default: the config's log_level, info)")
+			fs.BoolVar(&onRequest, "on-request", false, "attach only what is asked for: no reconcile loop, no event watch unless the config sets them (how attach, reconcile and oci-hook start a daemon)")
 		},
 	}
 	c.run = func(g globals, args []string, stdout, stderr io.Writer) error {
@@ -63,6 +65,9 @@ EXAMPLE:
 			return fmt.Errorf("refusing to start: %w", err)
 		}
 		g = g.withDefaults(&set.Daemon)
+		if onRequest {
+			set.Daemon = set.Daemon.OnRequest()
+		}
 		if logLevel == "" {
 			logLevel = set.Daemon.LogLevel
 		}
@@ -94,6 +99,11 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 	if err := os.MkdirAll(g.stateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
+	lock, err := supervisor.LockStateDir(g.stateDir) // held for the daemon's life
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	fusectl := ""
 	if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err == nil || errors.Is(err, unix.EBUSY) {
 		fusectl = fusectlDir

@@ -68,19 +68,28 @@ func policyCheck(g globals, files []string, w io.Writer) error {
 			return err
 		}
 		pols = set.Policies
-		cfg := set.ConfigFile
-		if cfg == "" {
-			cfg = "(none: defaults)"
-		}
-		fmt.Fprintf(w, "config %s, policy files: %s\n", cfg, orNone(set.Files))
+		fmt.Fprintf(w, "config %s, policy files: %s\n", configShown(g, set), orNone(set.Files))
 		d := set.Daemon
-		fmt.Fprintf(w, "daemon: socket %s, state_dir %s, reconcile_interval %s, log_level %s\n", d.Socket, d.StateDir, d.ReconcileInterval, d.LogLevel)
+		// The socket and state dir this command was given (flags, then
+		// the file), which are the daemon's when started with the same.
+		fmt.Fprintf(w, "daemon: socket %s, state_dir %s, reconcile_interval %s, log_level %s\n", g.socket, g.stateDir, d.ReconcileInterval, d.LogLevel)
 	}
 	for i, p := range pols {
 		fmt.Fprintf(w, "%d. %s (%s)\n   files: %s\n   cpu.view=%s memory.swap=%s uptime.source=%s loadavg.enabled=%t\n",
 			i+1, p.Name, p.Source, orNone(p.Files), p.Options.CPUView, p.Options.Swap, p.Options.Uptime, p.Loadavg)
 	}
 	return nil
+}
+
+// configShown names the configuration file policy check read.
+func configShown(g globals, set *configs.Set) string {
+	switch {
+	case set.ConfigFile != "":
+		return set.ConfigFile
+	case g.config != "":
+		return g.config + " (not found: defaults)"
+	}
+	return configs.DefaultConfigPath + " (not found: defaults)"
 }
 
 func policyExplain(g globals, pid int, w io.Writer) error {

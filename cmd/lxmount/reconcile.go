@@ -35,7 +35,13 @@ Safe to run every minute from cron or a systemd timer: runs never overlap
 (flock on <state-dir>/reconcile.lock), it starts the daemon if none answers
 (passing on --socket, --state-dir and --config), and a second run right
 after the first changes nothing. Prints a one-line summary; exits 1 only
-when something failed.
+when something failed. A daemon started so runs no reconcile loop of its
+own and no event watch unless lxmount.toml sets reconcile_interval or
+events.
+
+--dry-run asks the running daemon for its plan and changes nothing: with
+no daemon answering it says so and exits 1, starting nothing and taking
+no lock.
 
 EXAMPLE:
   lxmount reconcile
@@ -56,14 +62,20 @@ EXAMPLE:
 		if len(pos) > 0 {
 			return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 		}
-		unlock, err := lockReconcile(g.stateDir, lockWait)
-		if err != nil {
-			return err
-		}
-		defer unlock()
 		cl := supervisor.NewClient(g.socket)
-		if err := ensureDaemon(g, cl, false); err != nil {
-			return err
+		if dryRun {
+			if err := cl.Ping(); err != nil {
+				return dryRunWithout(err)
+			}
+		} else {
+			unlock, err := lockReconcile(g.stateDir, lockWait)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			if err := ensureDaemon(g, cl, false); err != nil {
+				return err
+			}
 		}
 		res, err := cl.Reconcile(dryRun)
 		if err != nil {
@@ -102,6 +114,17 @@ EXAMPLE:
 		return nil
 	}
 	return c
+}
+
+// dryRunWithout is the error of a dry run that found no daemon to ask
+// (err is why). A dry run starts none, takes no lock and creates nothing:
+// without a daemon nothing is attached, so it could only say that every
+// container a policy matches would be attached.
+func dryRunWithout(err error) error {
+	if errors.Is(err, supervisor.ErrNoDaemon) {
+		return fmt.Errorf("%w; a dry run starts none and changes nothing (without a daemon nothing is attached: lxmount reconcile would start one and attach what the policies match)", err)
+	}
+	return err
 }
 
 // lockReconcile takes an exclusive flock on <state-dir>/reconcile.lock so

@@ -18,6 +18,11 @@ import (
 // DefaultSocket is where containerd and CRI-O listen for NRI plugins.
 const DefaultSocket = "/var/run/nri/nri.sock"
 
+// ReadyFile is the name, in the daemon's state directory, of the file
+// that exists while the plugin is registered (Config.ReadyFile): the
+// DaemonSet's readiness probe tests it.
+const ReadyFile = "nri.ready"
+
 // Registration names: the runtime calls plugins in index order (the
 // index only orders plugins; lxmount changes no container's spec, so its
 // place among them does not matter).

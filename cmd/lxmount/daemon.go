@@ -152,6 +152,8 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 		}
 	}
 	sup.Recover()
+	// After recovering: Synchronize then attaches what Recover did not.
+	waitNRI := startNRI(ctx, g.stateDir, set.Daemon, sup, log)
 	if set.Daemon.ReconcileInterval > 0 {
 		go sup.ReconcileEvery(ctx, set.Daemon.ReconcileInterval)
 	}
@@ -184,6 +186,7 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 	if events != nil {
 		events.Close() // before detaching: no attach may start after
 	}
+	waitNRI() // the plugin stops with ctx: no NRI attach starts after
 	closeErr := sup.Close()
 	os.Remove(g.socket)
 	os.Remove(filepath.Join(g.stateDir, supervisor.PIDFile))

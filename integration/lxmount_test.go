@@ -168,7 +168,9 @@ func (in *instance) waitReady() {
 	cl := supervisor.NewClient(in.socket)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if cl.Ping() == nil {
+		// Ready once its spare instance is mounted, so that counts of
+		// fds and mounts taken now include it.
+		if st, err := cl.Status(); err == nil && st.Daemon.Spares == 1 {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -250,8 +252,9 @@ func (in *instance) waitContainers(n int, within time.Duration) supervisor.Statu
 }
 
 // daemonMounts counts the daemon's own FUSE mounts (under its state dir)
-// in its namespace. Other mounts it copied from the host when it made its
-// namespace (other tests' instances) are not its.
+// in its namespace that serve containers: its spare (mnt/spare-N, mounted
+// ahead of the next attach) is not counted. Other mounts it copied from
+// the host when it made its namespace (other tests' instances) are not its.
 func (in *instance) daemonMounts() int {
 	in.t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", in.daemonPID()))
@@ -260,12 +263,16 @@ func (in *instance) daemonMounts() int {
 	}
 	n := 0
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], in.stateDir+"/") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], in.stateDir+"/") && !isSpareDir(f[4]) {
 			n++
 		}
 	}
 	return n
 }
+
+// isSpareDir reports whether a mountpoint is one of the daemon's spare
+// instances.
+func isSpareDir(path string) bool { return strings.HasPrefix(filepath.Base(path), "spare-") }
 
 // memTotalKB extracts MemTotal from meminfo text.
 func memTotalKB(t testing.TB, meminfo string) int64 {

@@ -39,6 +39,9 @@ type DaemonInfo struct {
 	PolicyError string `json:"policy_error,omitempty"`
 	// Hooks counts the attaches OCI hooks asked for.
 	Hooks HookStats `json:"hooks"`
+	// Spares is how many FUSE instances are mounted ready for the next
+	// attach (0 or 1; see Config.Spares).
+	Spares int `json:"spares"`
 }
 
 // LastReconcile is the outcome of the last reconcile.

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -34,14 +33,12 @@ type lateBinding struct {
 // nothing outside the daemon's own mount namespace can reach it then.
 var errUnbound = errors.New("spare instance not bound to a container")
 
-func (b *lateBinding) render(f sources.File) func(*bytes.Buffer) error {
-	return func(buf *bytes.Buffer) error {
-		src := b.src.Load()
-		if src == nil {
-			return errUnbound
-		}
-		return src.Render(f, buf)
+// container is the container b is bound to, errUnbound before.
+func (b *lateBinding) container() (*sources.Container, error) {
+	if src := b.src.Load(); src != nil {
+		return src, nil
 	}
+	return nil, errUnbound
 }
 
 // sparePool holds at most one ready spare.
@@ -116,7 +113,7 @@ func (s *Supervisor) mountSpare(dir string) (*spare, error) {
 	files := sources.Files()
 	entries := make([]vfs.Entry, len(files))
 	for i, f := range files {
-		entries[i] = vfs.Entry{Name: f.Name, Render: b.render(f)}
+		entries[i] = entryFor(f, b.container)
 	}
 	server, err := vfs.Mount(dir, entries, vfs.Options{Readers: s.cfg.Readers, FusectlDir: s.cfg.FusectlDir, Name: "lxmount"})
 	if err != nil {
@@ -124,6 +121,17 @@ func (s *Supervisor) mountSpare(dir string) (*spare, error) {
 		return nil, err
 	}
 	return &spare{server: server, bind: b}, nil
+}
+
+// readySpares is how many spares are ready (0 or 1).
+func (s *Supervisor) readySpares() int {
+	p := &s.spares
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ready != nil {
+		return 1
+	}
+	return 0
 }
 
 // closeSpares unmounts the ready spare and keeps new ones from being

@@ -150,6 +150,13 @@ func (h *holder) acceptRuntimes(ctx context.Context, ln *net.UnixListener) {
 // until the runtime closes it.
 func (h *holder) receive(c *net.UnixConn) {
 	defer c.Close()
+	defer func() {
+		// The holder outlives daemons so that no call fails: a bad
+		// message must not end it.
+		if p := recover(); p != nil {
+			h.log.Error("seccomp holder: runtime message", "panic", p)
+		}
+	}()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var data []byte
 	var fds []int
@@ -165,8 +172,10 @@ func (h *holder) receive(c *net.UnixConn) {
 				}
 			}
 		}
-		data = append(data, buf[:n]...)
-		if err != nil || n == 0 {
+		if n > 0 {
+			data = append(data, buf[:n]...)
+		}
+		if err != nil || n <= 0 {
 			break
 		}
 	}
@@ -395,7 +404,20 @@ func EnsureHolder(stateDir string, argv []string) error {
 		if Probe(stateDir) {
 			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-done:
+			// It exited: it lost the lock to a holder that is just
+			// starting, or failed.
+			if Probe(stateDir) {
+				return nil
+			}
+			time.Sleep(50 * time.Millisecond)
+			if Probe(stateDir) {
+				return nil
+			}
+			return fmt.Errorf("seccomp holder %v exited without listening on %s (see %s)", argv, ListenerPath(stateDir), filepath.Join(stateDir, HolderLogFile))
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	return fmt.Errorf("seccomp holder %v did not listen on %s within 3s (see %s)", argv, ListenerPath(stateDir), filepath.Join(stateDir, HolderLogFile))
 }

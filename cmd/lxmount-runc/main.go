@@ -13,6 +13,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -213,9 +214,13 @@ func prepare(bundle string, opts options, runtimeName string) error {
 		args = append(args, "--config", cfg)
 	}
 	timeout := hookTimeout
-	out, changed, err := oci.AddHook(data, oci.Hook{Path: lxmount, Args: args, Env: []string{hookPATH}, Timeout: &timeout})
-	if err != nil || !changed {
+	out, _, err := oci.AddHook(data, oci.Hook{Path: lxmount, Args: args, Env: []string{hookPATH}, Timeout: &timeout})
+	if err != nil {
 		return err
+	}
+	out = prepareSeccomp(out, b, opts, lxmount, runtimeName, os.Stderr)
+	if bytes.Equal(out, data) {
+		return nil
 	}
 	return oci.WriteConfig(bundle, out)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,7 +82,13 @@ func TestRunExecsRuntimeWithSameArgs(t *testing.T) {
 	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
 	var got []string
 	var stderr strings.Builder
-	code := run([]string{"--lxmount-config", "/etc/x.toml", "--lxmount-runtime", "true", "--root", "/r", "create", "--bundle", bundle, "id"}, &stderr,
+	// A configuration of the test's own: the sysinfo rule's holder
+	// (this fake lxmount, which exits) is looked for in its state_dir.
+	cfg := filepath.Join(dir, "x.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir = %q\n", dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code := run([]string{"--lxmount-config", cfg, "--lxmount-runtime", "true", "--root", "/r", "create", "--bundle", bundle, "id"}, &stderr,
 		func(argv0 string, argv []string, envv []string) error { got = argv; return os.ErrInvalid })
 	if code != 1 || len(got) == 0 || !strings.HasSuffix(got[0], "/true") || !slices.Equal(got[1:], []string{"--root", "/r", "create", "--bundle", bundle, "id"}) {
 		t.Fatalf("exec argv %q, exit %d, stderr %s", got, code, stderr.String())
@@ -97,7 +104,7 @@ func TestRunExecsRuntimeWithSameArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := spec.Hooks["createRuntime"]
-	if len(h) != 1 || h[0].Path != fake || !slices.Equal(h[0].Args, []string{"lxmount", "oci-hook", "--runtime", "true", "--config", "/etc/x.toml"}) {
+	if len(h) != 1 || h[0].Path != fake || !slices.Equal(h[0].Args, []string{"lxmount", "oci-hook", "--runtime", "true", "--config", cfg}) {
 		t.Errorf("createRuntime hooks %+v", h)
 	}
 }

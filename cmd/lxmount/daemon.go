@@ -152,6 +152,7 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 		}
 	}
 	sup.Recover()
+	startSysinfoAgent(ctx, g, set, sup, log)
 	// After recovering: Synchronize then attaches what Recover did not.
 	waitNRI := startNRI(ctx, g.stateDir, set.Daemon, sup, log)
 	if set.Daemon.ReconcileInterval > 0 {

@@ -50,7 +50,7 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func commands() []*command {
-	return []*command{daemonCommand(), attachCommand(), ociHookCommand(), detachCommand(), statusCommand(), reconcileCommand(), policyCommand(), renderCommand(), versionCommand()}
+	return []*command{daemonCommand(), attachCommand(), ociHookCommand(), detachCommand(), statusCommand(), reconcileCommand(), policyCommand(), renderCommand(), seccompHolderCommand(), versionCommand()}
 }
 
 func main() {

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lxmount/lxmount/configs"
+	"github.com/lxmount/lxmount/oci"
+	"github.com/lxmount/lxmount/seccompagent"
+)
+
+// Annotations a bundle may carry to change what lxmount-runc adds.
+const (
+	// sysinfoAnnotation=false keeps the sysinfo notify rule out.
+	sysinfoAnnotation = "lxmount.io/sysinfo"
+	// timensAnnotation=false keeps the time namespace out (crun).
+	timensAnnotation = "lxmount.io/timens"
+	// affinityAnnotation=quota adds sched_getaffinity to the notify rule
+	// (supervisor.AffinityAnnotation: the daemon then answers it).
+	affinityAnnotation = "lxmount.io/sched-getaffinity"
+)
+
+// prepareSeccomp adds, unless lxmount.toml's sysinfo = false or the
+// bundle's annotations say otherwise, the notify rule for sysinfo (and
+// sched_getaffinity when asked) with the fd holder's listener, and with
+// crun a time namespace whose CLOCK_BOOTTIME starts at the container's
+// creation. The holder is started first when none runs: runc and crun
+// refuse to create a container whose listener does not answer, so
+// without a holder the rule is left out. Problems are reported on warn
+// and leave data as it was.
+func prepareSeccomp(data []byte, b oci.Bundle, opts options, lxmount, runtimeName string, warn io.Writer) []byte {
+	path := opts.config
+	if path == "" {
+		path = configs.DefaultConfigPath
+	}
+	d, err := configs.LoadDaemon(path)
+	if err != nil {
+		fmt.Fprintf(warn, "lxmount-runc: %v; no sysinfo rule\n", err)
+		return data
+	}
+	if d.Sysinfo && !strings.EqualFold(b.Annotations[sysinfoAnnotation], "false") {
+		names := []string{"sysinfo"}
+		if b.Annotations[affinityAnnotation] == "quota" {
+			names = append(names, "sched_getaffinity")
+		}
+		argv := []string{lxmount, "seccomp-holder", "--state-dir", d.StateDir}
+		if err := seccompagent.EnsureHolder(d.StateDir, argv); err != nil {
+			fmt.Fprintf(warn, "lxmount-runc: %v; the container's sysinfo(2) is the host's\n", err)
+		} else if out, _, err := oci.AddSeccompNotify(data, seccompagent.ListenerPath(d.StateDir), names); err != nil {
+			fmt.Fprintf(warn, "lxmount-runc: %v; no sysinfo rule\n", err)
+		} else {
+			data = out
+		}
+	}
+	if runtimeName == "crun" && !strings.EqualFold(b.Annotations[timensAnnotation], "false") {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err == nil {
+			// The offset takes the whole seconds of the host's boot
+			// time away: the container's clock reads under a second
+			// at this moment, its creation's age afterwards.
+			if out, _, err := oci.AddTimeNamespace(data, -ts.Sec); err == nil {
+				data = out
+			} else {
+				fmt.Fprintf(warn, "lxmount-runc: %v; no time namespace\n", err)
+			}
+		}
+	}
+	return data
+}

@@ -284,3 +284,39 @@ func TestSysinfoDaemonKill(t *testing.T) {
 		t.Errorf("%d calls, %d bad; want %d good", n, bad, calls)
 	}
 }
+
+// TestSysinfoDocker: through a real dockerd with lxmount-runc as its
+// default runtime (Docker's default seccomp profile gets the rule):
+// busybox free shows the 128 MiB limit, busybox uptime the container's
+// age and load, and the probe's sysinfo agrees with its /proc.
+func TestSysinfoDocker(t *testing.T) {
+	d, in := dockerWithLxmount(t)
+	rootfs := buildBusyboxRootfs(t)
+	installProbe(t, rootfs)
+	const image = "docker.io/lxmount/busybox:sysinfo"
+	d.ImportRootfs(t, rootfs, image)
+
+	out := mustDocker(t, d, "run", "--rm", "--network", "none", "-m", "128m", image, "free")
+	t.Logf("free:\n%s", out)
+	var total, used, free uint64
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && f[0] == "Mem:" {
+			total, _ = strconv.ParseUint(f[1], 10, 64)
+			used, _ = strconv.ParseUint(f[2], 10, 64)
+			free, _ = strconv.ParseUint(f[3], 10, 64)
+		}
+	}
+	if total != 131072 || used == 0 || free == 0 || used+free > total {
+		t.Errorf("free: total %d used %d free %d, want total 131072 and used+free within it\n%s", total, used, free, in.log())
+	}
+
+	out = mustDocker(t, d, "run", "--rm", "--network", "none", "-m", "128m", image, "uptime")
+	t.Logf("uptime: %s", out)
+	if !regexp.MustCompile(`up 0 min,.*load average: 0\.\d\d, 0\.\d\d, 0\.\d\d`).MatchString(out) {
+		t.Errorf("uptime %q, want up 0 min and the container's (idle) load", out)
+	}
+
+	out = mustDocker(t, d, "run", "--rm", "--network", "none", "-m", "128m", image, probePath, "once")
+	t.Logf("probe:\n%s", firstLines(out, 4))
+	parseProbe(t, out).wantAgrees(t, 128<<20)
+}

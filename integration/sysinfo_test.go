@@ -320,3 +320,19 @@ func TestSysinfoDocker(t *testing.T) {
 	t.Logf("probe:\n%s", firstLines(out, 4))
 	parseProbe(t, out).wantAgrees(t, 128<<20)
 }
+
+// TestSysinfoCrun: crun through lxmount-runc: its listener gets the
+// notify fd too, and the probe's sysinfo agrees with its /proc.
+func TestSysinfoCrun(t *testing.T) {
+	requireCgroupV1(t)
+	c := hookBundle(t, "sysinfocrun", hookMemLimit, 100000, 100000, probePath+" once")
+	installProbe(t, bundleRootfs(t, c))
+	in := newHookInstance(t, "", c.CgroupPath)
+	in.startDaemon()
+	out, stderr, err := runWrapped(t, c, crunPrefix(t), "--lxmount-config", in.config, "--lxmount-runtime", "crun")
+	if err != nil {
+		t.Fatalf("crun run: %v\nstdout: %s\nstderr: %s\ndaemon log:\n%s", err, out, stderr, in.log())
+	}
+	t.Logf("probe:\n%s", firstLines(out, 4))
+	parseProbe(t, out).wantAgrees(t, hookMemLimit)
+}

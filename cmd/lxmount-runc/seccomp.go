@@ -16,7 +16,7 @@ import (
 const (
 	// sysinfoAnnotation=false keeps the sysinfo notify rule out.
 	sysinfoAnnotation = "lxmount.io/sysinfo"
-	// timensAnnotation=false keeps the time namespace out (crun).
+	// timensAnnotation=true adds a time namespace (crun).
 	timensAnnotation = "lxmount.io/timens"
 	// affinityAnnotation=quota adds sched_getaffinity to the notify rule
 	// (supervisor.AffinityAnnotation: the daemon then answers it).
@@ -25,9 +25,9 @@ const (
 
 // prepareSeccomp adds, unless lxmount.toml's sysinfo = false or the
 // bundle's annotations say otherwise, the notify rule for sysinfo (and
-// sched_getaffinity when asked) with the fd holder's listener, and with
-// crun a time namespace whose CLOCK_BOOTTIME starts at the container's
-// creation. The holder is started first when none runs: runc and crun
+// sched_getaffinity when asked) with the fd holder's listener, and, with
+// crun and lxmount.io/timens=true, a time namespace whose CLOCK_BOOTTIME
+// starts at the container's creation. The holder is started first when none runs: runc and crun
 // refuse to create a container whose listener does not answer, so
 // without a holder the rule is left out. Problems are reported on warn
 // and leave data as it was.
@@ -55,7 +55,11 @@ func prepareSeccomp(data []byte, b oci.Bundle, opts options, lxmount, runtimeNam
 			data = out
 		}
 	}
-	if runtimeName == "crun" && !strings.EqualFold(b.Annotations[timensAnnotation], "false") {
+	// Opt-in: crun 1.8 (Debian 12) creates the time namespace in a
+	// process that is the new PID namespace's init and exits, which
+	// kills the container ("write to sync socket: Connection reset by
+	// peer", measured here); runc 1.1 has no time namespaces.
+	if runtimeName == "crun" && strings.EqualFold(b.Annotations[timensAnnotation], "true") {
 		var ts unix.Timespec
 		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err == nil {
 			// The offset takes the whole seconds of the host's boot

@@ -65,9 +65,13 @@ type EventWatcher struct {
 
 	mu sync.Mutex
 	// queue holds the namespaces to decide, in the order their first exec
-	// came; pending has the same ones, to queue each once.
+	// came; pending has the same ones and the one being decided, with the
+	// pid namespace of the exec that queued each, to queue each once.
+	// again holds the latest exec from another pid namespace into a
+	// pending namespace: it is decided after (see consider).
 	queue   []candidate
-	pending map[uint64]bool
+	pending map[uint64]uint64
+	again   map[uint64]candidate
 	// reconcile asks the worker for a full reconcile (after an overrun).
 	reconcile bool
 	// decided are the namespaces left alone (not a container, no policy,
@@ -128,7 +132,8 @@ func (s *Supervisor) WatchEvents() (*EventWatcher, error) {
 		conn:       conn,
 		host:       host,
 		self:       self,
-		pending:    map[uint64]bool{},
+		pending:    map[uint64]uint64{},
+		again:      map[uint64]candidate{},
 		decided:    map[uint64]member{},
 		decidedGen: s.decisions.Load(),
 		wake:       make(chan struct{}, 1),
@@ -204,26 +209,32 @@ func (w *EventWatcher) consider(e procevents.Exec) {
 	if attached {
 		return
 	}
-	w.mu.Lock()
-	w.forgetIfStale()
-	m, decided := w.decided[ns]
-	queued := w.pending[ns]
-	w.mu.Unlock()
-	if queued {
-		return
-	}
 	pidNS, err := discovery.Namespace(s.disc, e.TGID, "pid")
 	if err != nil {
 		return
 	}
-	if decided && (pidNS == m.pidNS[0] || pidNS == m.pidNS[1]) && w.sameNamespace(m, ns) {
+	c := candidate{pid: e.TGID, ns: ns, pidNS: pidNS, exec: e.Time}
+	w.mu.Lock()
+	w.forgetIfStale()
+	m, decided := w.decided[ns]
+	queuedBy, queued := w.pending[ns]
+	if queued && queuedBy != pidNS {
+		w.again[ns] = c
+	}
+	w.mu.Unlock()
+	if queued || decided && (pidNS == m.pidNS[0] || pidNS == m.pidNS[1]) && w.sameNamespace(m, ns) {
 		return
 	}
+	w.enqueue(c)
+}
+
+// enqueue queues c's namespace unless it is pending already.
+func (w *EventWatcher) enqueue(c candidate) {
 	w.mu.Lock()
-	if !w.pending[ns] {
-		delete(w.decided, ns)
-		w.pending[ns] = true
-		w.queue = append(w.queue, candidate{pid: e.TGID, ns: ns, pidNS: pidNS, exec: e.Time})
+	if _, ok := w.pending[c.ns]; !ok {
+		delete(w.decided, c.ns)
+		w.pending[c.ns] = c.pidNS
+		w.queue = append(w.queue, c)
 	}
 	w.mu.Unlock()
 	w.signal()
@@ -299,7 +310,12 @@ func (w *EventWatcher) next() bool {
 		w.decide(c)
 		w.mu.Lock()
 		delete(w.pending, c.ns)
+		next, again := w.again[c.ns]
+		delete(w.again, c.ns)
 		w.mu.Unlock()
+		if again {
+			w.enqueue(next)
+		}
 	default:
 		return false
 	}
@@ -330,6 +346,13 @@ func (w *EventWatcher) decide(c candidate) {
 	case !ok:
 		w.remember(gen, c, ctr)
 		s.log.Debug("exec event: not a container", "pid", c.pid, "mount_ns", ctr.MountNS)
+		return
+	case ctr.PIDNS != c.pidNS:
+		// The exec came from outside the container's pid namespace: a
+		// parent that unshared the mount namespace after its own exec
+		// (unshare(1)), whose child may not have set up the container
+		// yet. The child's exec decides.
+		s.log.Debug("exec event: from outside the container's pid namespace; waiting for one from inside", "pid", c.pid, "init_pid", ctr.InitPID)
 		return
 	}
 	choice, ok, why, err := s.policies().Choose(ctr, "")

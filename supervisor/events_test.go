@@ -55,8 +55,8 @@ func TestConsiderQueuesEachNewNamespaceOnce(t *testing.T) {
 		byID: map[string]*attachment{},
 		byNS: map[uint64]*attachment{attachedNS: {}},
 	}
-	w := &EventWatcher{s: s, host: host, self: self, pending: map[uint64]bool{}, decided: map[uint64]member{},
-		wake: make(chan struct{}, 1)}
+	w := &EventWatcher{s: s, host: host, self: self, pending: map[uint64]uint64{}, again: map[uint64]candidate{},
+		decided: map[uint64]member{}, wake: make(chan struct{}, 1)}
 	leftAloneBy15 := member{pid: 15, start: 3, pidNS: [2]uint64{hostPID, hostPID}}
 	w.decided[leftAlone] = leftAloneBy15
 	queued := func() []uint64 {
@@ -102,6 +102,16 @@ func TestConsiderQueuesEachNewNamespaceOnce(t *testing.T) {
 	s.decisions.Add(1)
 	exec(16)
 	want("after a reconcile", leftAlone)
+
+	// While a namespace waits to be decided on an exec from one pid
+	// namespace, an exec from another is kept for after.
+	exec(16)
+	exec(17)
+	if got := w.again[leftAlone]; got.pid != 17 || got.pidNS != newPID {
+		t.Errorf("exec from another pid namespace into a pending one: kept %+v, want pid 17's", got)
+	}
+	exec(16)
+	want("pending: queued once", leftAlone)
 }
 
 // TestRememberIsBoundedAndGenerational: verdicts made under older

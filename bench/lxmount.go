@@ -39,8 +39,9 @@ func (e *env) newInstance(bin, dir, glob string) (*instance, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "policy.d"), 0o755); err != nil {
 		return nil, err
 	}
-	// The daemon's own reconcile loop is off: reconciles are timed here.
-	if err := os.WriteFile(in.config, []byte("reconcile_interval = \"0s\"\n"), 0o644); err != nil {
+	// The daemon's own reconcile loop and event watch are off: attaches
+	// and reconciles are timed here (the events phase turns the watch on).
+	if err := os.WriteFile(in.config, []byte("reconcile_interval = \"0s\"\nevents = false\n"), 0o644); err != nil {
 		return nil, err
 	}
 	policy := fmt.Sprintf("[[policy]]\nname = \"bench\"\n[policy.match]\ncgroup = [%q]\n", glob)

@@ -63,23 +63,25 @@ func containerLimits() limits {
 
 // config is the command line of run.
 type config struct {
-	lxmount     string
-	lxcfs       string
-	self        string
-	out         string
-	duration    time.Duration
-	warmup      time.Duration
-	rounds      int
-	phases      map[string]bool
-	files       []benchFile
-	scale       []int
-	noisyDur    time.Duration
-	noisyRounds int
-	rate        float64
-	keep        bool
-	baseline    string
-	daemonEnv   []string
-	baseEnv     []string
+	lxmount      string
+	lxcfs        string
+	self         string
+	out          string
+	duration     time.Duration
+	warmup       time.Duration
+	rounds       int
+	phases       map[string]bool
+	files        []benchFile
+	scale        []int
+	noisyDur     time.Duration
+	noisyRounds  int
+	rate         float64
+	keep         bool
+	baseline     string
+	daemonEnv    []string
+	baseEnv      []string
+	eventIdle    int
+	eventSamples int
 }
 
 // backends are the back-ends of the throughput phase, in table order.
@@ -101,10 +103,12 @@ func runMain(args []string) error {
 	fs.DurationVar(&c.duration, "duration", 400*time.Millisecond, "measuring window of one throughput round")
 	fs.DurationVar(&c.warmup, "warmup", 100*time.Millisecond, "unmeasured time before each window")
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds per throughput cell")
-	fs.StringVar(&phases, "phases", "throughput,scale,noisy,start", "phases to run")
+	fs.StringVar(&phases, "phases", "throughput,scale,noisy,start,events", "phases to run")
 	fs.StringVar(&files, "files", "", "comma-separated files (default: all)")
 	fs.StringVar(&scale, "scale", "100,500", "container counts of the scale phase")
 	fs.DurationVar(&c.noisyDur, "noisy-duration", 2*time.Second, "window of one noisy-neighbour run")
+	fs.IntVar(&c.eventIdle, "events-idle", 500, "idle containers attached in the events phase's second measurement")
+	fs.IntVar(&c.eventSamples, "events-samples", 30, "containers measured one at a time per events measurement")
 	fs.IntVar(&c.noisyRounds, "noisy-rounds", 4, "rounds of the noisy-neighbour phase")
 	fs.Float64Var(&c.rate, "noisy-rate", 200, "reads per second of the steady container")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory (daemon logs) and print its path")
@@ -197,7 +201,7 @@ func runMain(args []string) error {
 	for _, p := range []struct {
 		name string
 		fn   func() error
-	}{{"throughput", r.throughput}, {"noisy", r.noisy}, {"scale", r.scale}, {"start", r.start}} {
+	}{{"throughput", r.throughput}, {"noisy", r.noisy}, {"scale", r.scale}, {"start", r.start}, {"events", r.events}} {
 		if !c.phases[p.name] {
 			continue
 		}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -58,32 +57,8 @@ func (r *runner) scale() error {
 
 	// Containers are started in parallel; attaches are timed one by one.
 	t0 := time.Now()
-	ctrs := make([]*container, total)
-	var wg sync.WaitGroup
-	errs := make(chan error, total)
-	next := make(chan int)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				cg, err := r.e.newCgroup(fmt.Sprintf("%s/s-%04d", r.root, i), containerLimits())
-				if err == nil {
-					ctrs[i], err = r.e.startContainer(cg)
-				}
-				if err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for i := range total {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	ctrs, err := r.startIdle(total, "s")
+	if err != nil {
 		return err
 	}
 	r.progress("scale: %d containers started in %s", total, time.Since(t0).Round(time.Millisecond))

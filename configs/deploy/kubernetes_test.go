@@ -120,6 +120,14 @@ type k8sContainer struct {
 		TimeoutSeconds      int `yaml:"timeoutSeconds"`
 		FailureThreshold    int `yaml:"failureThreshold"`
 	} `yaml:"livenessProbe"`
+	ReadinessProbe *struct {
+		Exec *struct {
+			Command []string `yaml:"command"`
+		} `yaml:"exec"`
+		PeriodSeconds    int `yaml:"periodSeconds"`
+		TimeoutSeconds   int `yaml:"timeoutSeconds"`
+		FailureThreshold int `yaml:"failureThreshold"`
+	} `yaml:"readinessProbe"`
 	VolumeMounts []k8sVolumeMount `yaml:"volumeMounts"`
 }
 
@@ -343,6 +351,7 @@ func TestKubernetes(t *testing.T) {
 		{"/run/lxmount", "/run/lxmount", false, ""},
 		{"/sys/fs/cgroup", "/sys/fs/cgroup", true, ""},
 		{"/etc/lxmount", "configmap", true, ""},
+		{"/run/nri", "/var/run/nri", true, ""},
 	} {
 		vm, ok := mounts[w.path]
 		if !ok {

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -166,6 +167,10 @@ func (d *decoder) policy(t map[string]any) *Policy {
 		on, ok := files[f.Name]
 		if !ok {
 			on = f.Name != "loadavg" || !hasLoadavg || loadavg
+			if f.Follows != "" {
+				// Not named: as the file it extends (sys_cpu as cpu_online).
+				on = slices.Contains(p.Files, f.Follows)
+			}
 		}
 		if on {
 			p.Files = append(p.Files, f.Name)

@@ -177,7 +177,7 @@ func TestParsePoliciesEmptyFile(t *testing.T) {
 // TestPolicyErrors covers every validation message of a policy file, with
 // its exact position.
 func TestPolicyErrors(t *testing.T) {
-	const validFiles = "meminfo, cpuinfo, stat, uptime, loadavg, diskstats, swaps, cpu_online, pressure_cpu, pressure_memory, pressure_io, pressure"
+	const validFiles = "meminfo, cpuinfo, stat, uptime, loadavg, diskstats, swaps, cpu_online, sys_cpu, pressure_cpu, pressure_memory, pressure_io, pressure"
 	const validMatch = "cgroup, runtime, id, name, kubernetes_namespace, kubernetes_pod, kubernetes_container, annotations"
 	tests := []struct {
 		name string

@@ -96,4 +96,3 @@ func TestCPUQuotaUpTheTree(t *testing.T) {
 		t.Errorf("/proc/stat has %d cpuN lines, want 1:\n%s", n, stat)
 	}
 }
-

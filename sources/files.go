@@ -2,6 +2,7 @@ package sources
 
 import (
 	"bytes"
+	"strings"
 	"time"
 )
 
@@ -10,11 +11,17 @@ import (
 type File struct {
 	Name   string // short name used by policies, e.g. "meminfo"
 	Target string // absolute path inside the container, e.g. "/proc/meminfo"
-	render func(c *Container, now time.Time, buf *bytes.Buffer) error
+	// Follows names the file whose setting a policy that does not name
+	// this one gives it (sys_cpu follows cpu_online, so a policy written
+	// before sys_cpu existed that turned cpu_online off gets neither).
+	Follows string
+	render  func(c *Container, now time.Time, buf *bytes.Buffer) error
 	// available reports whether the file can be served for c at all
 	// (e.g. pressure files only where the kernel keeps them per cgroup);
 	// nil means always.
 	available func(c *Container) bool
+	// tree serves a directory (IsDir) instead of render.
+	tree *treeFuncs
 }
 
 // Available reports whether f can be served for container c. A file that is
@@ -33,6 +40,7 @@ var files = []File{
 	{Name: "diskstats", Target: "/proc/diskstats", render: renderDiskstats},
 	{Name: "swaps", Target: "/proc/swaps", render: renderSwaps},
 	{Name: "cpu_online", Target: "/sys/devices/system/cpu/online", render: renderCPUOnline},
+	{Name: "sys_cpu", Target: "/sys/devices/system/cpu", Follows: "cpu_online", tree: sysCPUTree},
 	{Name: "pressure_cpu", Target: "/proc/pressure/cpu", render: renderPressureCPU, available: pressureAvailable("cpu")},
 	{Name: "pressure_memory", Target: "/proc/pressure/memory", render: renderPressureMemory, available: pressureAvailable("memory")},
 	{Name: "pressure_io", Target: "/proc/pressure/io", render: renderPressureIO, available: pressureAvailable("io")},
@@ -53,4 +61,26 @@ func Lookup(name string) (File, bool) {
 		}
 	}
 	return File{}, false
+}
+
+// Prune returns files without those whose target lies inside the target
+// of a directory tree among them (cpu_online inside sys_cpu): the tree
+// serves that path itself, and a mount of the file would be hidden by the
+// tree's mount above it, or, made after it, refused (its target is no
+// longer on sysfs). The order is kept.
+func Prune(files []File) []File {
+	var out []File
+	for _, f := range files {
+		covered := false
+		for _, d := range files {
+			if d.IsDir() && d.Name != f.Name && strings.HasPrefix(f.Target, d.Target+"/") {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, f)
+		}
+	}
+	return out
 }

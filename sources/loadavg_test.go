@@ -233,3 +233,57 @@ func BenchmarkLoadavg(b *testing.B) {
 		}
 	})
 }
+
+func TestEstimateLoad(t *testing.T) {
+	fixed := func(v float64) uint64 { return uint64(v*loadFixed1 + 0.5) }
+	tests := []struct {
+		name          string
+		busy, elapsed time.Duration
+		want          [3]float64 // as loadavg prints them
+	}{
+		{"idle", 0, time.Hour, [3]float64{0, 0, 0}},
+		{"not started", time.Second, 0, [3]float64{0, 0, 0}},
+		// The case: a steady load of 1 for 8 minutes.
+		{"one busy task for 8 min", 8 * time.Minute, 8 * time.Minute, [3]float64{1.00, 0.80, 0.41}},
+		{"two busy tasks for an hour", 2 * time.Hour, time.Hour, [3]float64{2.00, 2.00, 1.96}},
+		{"half a CPU for 1 min", 30 * time.Second, time.Minute, [3]float64{0.32, 0.09, 0.03}},
+	}
+	for _, tt := range tests {
+		got := EstimateLoad(tt.busy, tt.elapsed)
+		for i := range got {
+			// Within one hundredth, as printed.
+			if d := int64(got[i]) - int64(fixed(tt.want[i])); d > loadFixed1/100 || d < -loadFixed1/100 {
+				t.Errorf("%s: EstimateLoad[%d] = %.3f, want %.2f", tt.name, i, float64(got[i])/loadFixed1, tt.want[i])
+			}
+		}
+	}
+}
+
+// TestEstimateLoadMatchesSampling: the estimate of a constant load is what
+// sampling that load every 5 s from 0.00 gives, within 0.02: calc_load
+// rounds up at every step while the load rises, about 1/2048 a step.
+func TestEstimateLoadMatchesSampling(t *testing.T) {
+	var sampled LoadAverage
+	for range 96 { // 8 minutes
+		sampled.Sample(1)
+	}
+	est := EstimateLoad(8*time.Minute, 8*time.Minute)
+	for i := range est {
+		if d := int64(est[i]) - int64(sampled[i]); d > loadFixed1/50 || d < -loadFixed1/50 {
+			t.Errorf("average %d: estimate %d, sampled %d (fixed point)", i, est[i], sampled[i])
+		}
+	}
+}
+
+func TestRestoreLoadFoldsTheGap(t *testing.T) {
+	c := NewContainer(Host{}, Cgroup{}, time.Now(), DefaultOptions())
+	saved := LoadAverage{2048, 2048, 2048}
+	at := time.Unix(1000, 0)
+	c.RestoreLoad(saved, at)
+	if avg, last := c.Load(); avg != saved || !last.Equal(at) {
+		t.Fatalf("Load = %v %v, want %v %v", avg, last, saved, at)
+	}
+	if n := loadPeriods(at, at.Add(30*time.Second)); n != 6 {
+		t.Errorf("a 30 s gap folds %d periods, want 6", n)
+	}
+}

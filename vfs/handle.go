@@ -65,6 +65,9 @@ func (t *handleTable) remove(id fuse.HandleID) *handle {
 // and a panic while answering it answers EIO (recoverRequest).
 func (s *Server) handle(req fuse.Request) {
 	defer s.recoverRequest(req)
+	if s.serveTree(req) {
+		return
+	}
 	switch r := req.(type) {
 	case *fuse.LookupRequest:
 		id, ok := s.tree.byName[r.Name]

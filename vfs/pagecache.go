@@ -431,6 +431,9 @@ func (s *Server) queueExpiry(n *node, due time.Time) {
 func (s *Server) openPaths() {
 	for i := range s.tree.nodes {
 		n := &s.tree.nodes[i]
+		if n.Dir != nil {
+			continue // no page cache: dir.go serves it with direct I/O
+		}
 		fd, err := unix.Open(s.Path(n.Name), unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue

@@ -58,6 +58,7 @@ type Server struct {
 	dev  uint64 // st_dev of the mount: names the fusectl connection
 
 	handles   handleTable
+	trees     trees // the paths and handles of directory entries (dir.go)
 	bufs      sync.Pool
 	lastError atomic.Pointer[string]
 
@@ -216,13 +217,22 @@ func (s *Server) abort() error {
 // reader that would answer waits for an event of that same instance.
 // poll(2) on a raw descriptor uses no epoll instance.
 func (s *Server) declinePoll() {
-	if !s.device.pollable() || len(s.tree.nodes) == 0 {
+	// A directory entry will not do: the kernel answers poll(2) on a FUSE
+	// directory itself (fuse_dir_operations has no poll).
+	first := -1
+	for i := range s.tree.nodes {
+		if s.tree.nodes[i].Dir == nil {
+			first = i
+			break
+		}
+	}
+	if !s.device.pollable() || first < 0 {
 		return
 	}
 	// The OPEN renders nothing (see Server.open).
 	s.declining.Store(true)
 	defer s.declining.Store(false)
-	fd, err := unix.Open(s.Path(s.tree.nodes[0].Name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(s.Path(s.tree.nodes[first].Name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}

@@ -11,10 +11,12 @@ import (
 )
 
 // Entry is one file of the tree: its name in the mount's root directory and
-// the function that renders its content.
+// the function that renders its content, or, when Dir is set, a directory
+// whose tree Dir serves (Render is then unused; see dir.go).
 type Entry struct {
 	Name   string
 	Render func(buf *bytes.Buffer) error
+	Dir    Dir
 }
 
 // rootID is the FUSE node of the root directory; entry i is node i+2.
@@ -149,7 +151,7 @@ func (t *tree) attr(id fuse.NodeID, size int64) (fuse.Attr, bool) {
 		BlockSize: 4096,
 	}
 	switch {
-	case id == rootID:
+	case id == rootID, t.node(id) != nil && t.node(id).Dir != nil:
 		a.Mode = os.ModeDir | 0o555
 		a.Nlink = 2
 	case t.node(id) != nil:
@@ -168,7 +170,11 @@ func (t *tree) dirents() []byte {
 	b = fuse.AppendDirent(b, fuse.Dirent{Inode: uint64(rootID), Type: fuse.DT_Dir, Name: "."})
 	b = fuse.AppendDirent(b, fuse.Dirent{Inode: uint64(rootID), Type: fuse.DT_Dir, Name: ".."})
 	for i := range t.nodes {
-		b = fuse.AppendDirent(b, fuse.Dirent{Inode: uint64(i + 2), Type: fuse.DT_File, Name: t.nodes[i].Name})
+		typ := fuse.DT_File
+		if t.nodes[i].Dir != nil {
+			typ = fuse.DT_Dir
+		}
+		b = fuse.AppendDirent(b, fuse.Dirent{Inode: uint64(i + 2), Type: typ, Name: t.nodes[i].Name})
 	}
 	return b
 }

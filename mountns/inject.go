@@ -31,7 +31,8 @@ type Injection struct {
 	Tree *os.File
 	// Target is an absolute, clean path inside the namespace below
 	// /proc/ (must be a regular file on procfs) or below /sys/ (must be
-	// a regular file on sysfs), e.g. "/proc/meminfo".
+	// a regular file on sysfs), e.g. "/proc/meminfo"; a directory
+	// instead when Tree is one (e.g. "/sys/devices/system/cpu").
 	Target string
 }
 
@@ -117,7 +118,7 @@ func injectOne(root string, inj Injection) error {
 	if err != nil {
 		return err
 	}
-	if mode != unix.S_IFREG {
+	if want := treeType(inj.Tree); mode != want {
 		return fmt.Errorf("target %s: %w (%s)", target, ErrTargetNotRegular, fileType(mode))
 	}
 	if !kindOf(target).native(magic) {
@@ -138,4 +139,15 @@ func errorForMagic(target string, magic Magic) error {
 		hint = ": already mounted?"
 	}
 	return fmt.Errorf("target %s: %w (filesystem magic %v%s)", target, kindOf(target).errWrongFS(), magic, hint)
+}
+
+// treeType is the file type bits of the root of a detached tree: a file,
+// or a directory (a FUSE directory served over a sysfs directory such as
+// /sys/devices/system/cpu); S_IFREG if it cannot be told.
+func treeType(tree *os.File) uint32 {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(tree.Fd()), &st); err != nil {
+		return unix.S_IFREG
+	}
+	return st.Mode & unix.S_IFMT
 }

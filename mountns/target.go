@@ -192,7 +192,7 @@ func probe(target string, owned Magic) TargetState {
 		return StateOther
 	case magic == owned:
 		return StateOwned
-	case mode == unix.S_IFREG && kindOf(target).native(magic):
+	case (mode == unix.S_IFREG || mode == unix.S_IFDIR) && kindOf(target).native(magic):
 		return StateNative
 	}
 	return StateOther

@@ -187,7 +187,7 @@ func (s *Supervisor) attachAt(c discovery.Container, choice Choice, root string,
 		return nil, err
 	}
 	if a.sampleLoad {
-		_ = a.src.SampleLoad(time.Now())
+		s.startLoad(a, time.Now())
 	}
 	a.setHealth("healthy")
 	s.register(a)
@@ -249,7 +249,7 @@ func (a *attachment) plan() []sources.File {
 			files = append(files, f)
 		}
 	}
-	return files
+	return sources.Prune(files)
 }
 
 // mountInstance gives the container its own FUSE instance in the daemon's
@@ -262,7 +262,7 @@ func (s *Supervisor) mountInstance(a *attachment, files []sources.File) error {
 	}
 	entries := make([]vfs.Entry, len(files))
 	for i, f := range files {
-		entries[i] = vfs.Entry{Name: f.Name, Render: bindRender(a.src, f)}
+		entries[i] = entryFor(f, boundTo(a.src))
 	}
 	dir := filepath.Join(s.cfg.StateDir, "mnt", a.id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -59,6 +59,7 @@ type Supervisor struct {
 	policyError   string
 	hooks         HookStats // attaches asked for by OCI hooks, but Unanswered
 	spares        sparePool
+	loads         loadStore // saved load averages (loadstate.go)
 	// events counts event-driven discovery (events.go).
 	events eventCounters
 	// decisions changes whenever what decides to leave a container alone
@@ -286,6 +287,7 @@ func (s *Supervisor) sampleLoad() {
 					_ = a.src.SampleLoad(now)
 				}
 			}
+			s.saveLoads(now)
 		}
 	}
 }

@@ -179,7 +179,11 @@ func (r probeReading) wantAgrees(t testing.TB, limit uint64) {
 // the notify rule and the listener, and the probe's sysinfo agrees with
 // its /proc, at its first instruction.
 func TestSysinfoRunc(t *testing.T) {
-	c := hookBundle(t, "sysinfo", hookMemLimit, 100000, 100000, probePath+" once")
+	script := probePath + " once"
+	if d := os.Getenv("DEBUG_SCRIPT"); d != "" {
+		script = d
+	}
+	c := hookBundle(t, "sysinfo", hookMemLimit, 100000, 100000, script)
 	installProbe(t, bundleRootfs(t, c))
 	in := newHookInstance(t, "", c.CgroupPath)
 	out, stderr, err := runWrapped(t, c, nil, "--lxmount-config", in.config)

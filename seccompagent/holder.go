@@ -2,6 +2,7 @@ package seccompagent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -176,6 +177,11 @@ func (h *holder) receive(c *net.UnixConn) {
 			data = append(data, buf[:n]...)
 		}
 		if err != nil || n <= 0 {
+			break
+		}
+		if len(fds) > 0 && json.Valid(data) {
+			// Complete: runc keeps the connection open after sending,
+			// and the container's first call already waits.
 			break
 		}
 	}

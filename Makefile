@@ -5,9 +5,11 @@
 #   make vet        go vet ./...
 #   make test-unit  go test ./... as the current user (integration tests skip without root)
 #   make test       deps build vet, then every test as root; CI=true turns skips into failures;
+#                   then every fuzz target for FUZZ_TEST_TIME (2s) each;
 #                   then test-v2
 #   make test-v2    the tests of integration/v2vm/tests.list inside a qemu VM on a pure
 #                   cgroup v2 kernel (integration/v2vm/README.md); sudo only for apt-get
+#   make fuzz       every fuzz target (func Fuzz* in *_test.go) for FUZZTIME (60s) each
 #   make bench      benchmarks: the renderers in sources/ (go test -bench), then
 #                   bin/lxmount-bench (root): lxmount against procfs, LXCFS and a
 #                   trivial FUSE file, 100/500 containers, a noisy neighbour; installs
@@ -39,7 +41,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # host it starts as it would for any lxcfs install).
 DEB_PACKAGES := fuse3 procps runc crun busybox-static util-linux python3-psutil nodejs lxcfs containerd podman docker.io nginx-light
 
-.PHONY: all deps build vet test-unit test test-v2 bench demo install uninstall clean
+.PHONY: all deps build vet test-unit test test-v2 fuzz bench demo install uninstall clean
 
 all: build
 
@@ -73,7 +75,28 @@ test-unit:
 # CI is passed through explicitly because sudo resets the environment.
 test: deps build vet
 	$(SUDO) env CI="$(CI)" $(GO) test -count=1 -timeout 14m ./...
+	$(call run_fuzz,$(FUZZ_TEST_TIME))
 	$(MAKE) --no-print-directory test-v2
+
+# Fuzz targets are found by name (func Fuzz... in a *_test.go), one
+# `go test -fuzz` each, as the current user: they fuzz parsers, which need
+# no root. New crashers land in the package's testdata/fuzz/<FuzzName>/:
+# commit them with the fix. FUZZTIME for `make fuzz`, FUZZ_TEST_TIME for
+# the bounded run of `make test` (20 targets, each also built: under two
+# minutes here).
+FUZZTIME ?= 60s
+FUZZ_TEST_TIME ?= 2s
+define run_fuzz
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for fz in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | cut -c6-); do \
+			echo "fuzz $$dir $$fz for $(1)"; \
+			$(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(1) $$dir; \
+		done; \
+	done
+endef
+
+fuzz:
+	$(call run_fuzz,$(FUZZTIME))
 
 # The host has cgroup v1: the v2 code paths run on a real cgroup v2 kernel in
 # qemu. run.sh installs its own packages (qemu, cpio...) and caches the kernel

@@ -20,8 +20,16 @@
 // detached copy of the source mount; Namespace.Inject moves it with
 // move_mount(2) onto the target inside the container's namespace. Every
 // target is checked first (a regular file, not a symlink, on procfs for
-// /proc/... and on sysfs for /sys/...), so lxmount never stacks a second
-// mount over its own or over anything somebody else mounted.
+// /proc/... and on sysfs for /sys/..., on a mount that does not propagate
+// to peers), so lxmount never stacks a second mount over its own or over
+// anything somebody else mounted, and no mount leaves the namespace.
+//
+// A container controls what its namespace holds, FUSE servers included,
+// and a request to a server that never answers waits in the kernel for
+// good. So the checks ask a FUSE mount nothing unless it is lxmount's (or
+// plain "fuse", to tell a dead one), and every call can be bounded
+// (Namespace.SetTimeout): a call given up leaves its thread behind, and
+// the namespace refuses new calls (ErrStuck) until that thread returns.
 //
 // ReexecInPrivateNamespace is the one process-wide helper: called first
 // thing in main, it re-executes the daemon inside a private mount namespace

@@ -36,4 +36,24 @@ var (
 
 	// ErrTargetNotSysfs means a /sys/... target is not on sysfs.
 	ErrTargetNotSysfs = errors.New("not on sysfs")
+
+	// ErrTargetShared means the mount a target is on has shared
+	// propagation (mountinfo "shared:N"): a mount there would propagate
+	// to every peer of its group, which may lie outside the container's
+	// namespace (a host procfs bound with shared propagation), so it is
+	// refused. Runtimes make a container's mounts private or slaves.
+	ErrTargetShared = errors.New("its mount has shared propagation")
+
+	// ErrCovered means an owned mount is still on a target, beneath a
+	// mount somebody else stacked over it: Unmount cannot reach it by
+	// path, so it is left there and reported.
+	ErrCovered = errors.New("an owned mount is covered by another mount")
+
+	// ErrTimeout means a call into a namespace did not return within the
+	// namespace's timeout (SetTimeout) and was given up.
+	ErrTimeout = errors.New("call into the mount namespace did not return in time; given up")
+
+	// ErrStuck means an earlier call into the namespace was given up and
+	// has still not returned: no new call is started until it has.
+	ErrStuck = errors.New("an earlier call into the mount namespace is still stuck")
 )

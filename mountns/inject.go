@@ -41,9 +41,12 @@ type Injection struct {
 // O_PATH|O_NOFOLLOW and must be a regular file (ErrTargetNotRegular; a
 // symlink such as /proc/mounts is refused, not followed) on its native file
 // system (ErrTargetNotProcfs, ErrTargetNotSysfs: typically something is
-// already mounted there); a missing target gives ErrTargetMissing, a path
+// already mounted there; a FUSE mount is recognised from mountinfo and
+// never asked anything), on a mount without shared propagation
+// (ErrTargetShared); a missing target gives ErrTargetMissing, a path
 // outside /proc/ and /sys/ ErrTargetOutside. The tree is then moved onto
-// that very opened file with move_mount(2).
+// that very opened file with move_mount(2). A call given up at the
+// namespace's timeout mounts nothing more.
 //
 // The result has one entry per injection, in order: nil when the tree was
 // mounted, otherwise why not. A refused target does not stop the others.
@@ -82,10 +85,10 @@ func (ns *Namespace) InjectUnder(root string, injs []Injection) []error {
 	if !pending {
 		return errs
 	}
-	err := ns.Do(func() error {
+	err := ns.do(func(c *call) error {
 		for i, inj := range injs {
-			if errs[i] == nil {
-				errs[i] = injectOne(root, inj)
+			if errs[i] == nil && !c.abandoned.Load() {
+				errs[i] = injectOne(c, root, inj)
 			}
 		}
 		return nil
@@ -103,8 +106,11 @@ func (ns *Namespace) InjectUnder(root string, injs []Injection) []error {
 }
 
 // injectOne checks one target and moves the tree onto it; it runs inside
-// the namespace.
-func injectOne(root string, inj Injection) error {
+// the namespace. A FUSE file system on the target is refused without
+// asking its server anything; so is a target on a mount with shared
+// propagation (ErrTargetShared), where the new mount would propagate to
+// the mount's peers, possibly outside the namespace.
+func injectOne(c *call, root string, inj Injection) error {
 	target := inj.Target
 	fd, err := openTarget(root, target)
 	if errors.Is(err, unix.ENOENT) {
@@ -114,15 +120,25 @@ func injectOne(root string, inj Injection) error {
 		return err
 	}
 	defer unix.Close(fd)
-	mode, magic, err := statTarget(fd, target)
+	ti, err := statTarget(c, fd, target, nil)
 	if err != nil {
 		return err
 	}
-	if want := treeType(inj.Tree); mode != want {
-		return fmt.Errorf("target %s: %w (%s)", target, ErrTargetNotRegular, fileType(mode))
+	if want := treeType(inj.Tree); ti.mode != want {
+		return fmt.Errorf("target %s: %w (%s)", target, ErrTargetNotRegular, fileType(ti.mode))
 	}
-	if !kindOf(target).native(magic) {
-		return errorForMagic(target, magic)
+	if !kindOf(target).native(ti.magic) {
+		return errorForMagic(target, ti.magic)
+	}
+	if ti.mnt == nil {
+		return fmt.Errorf("target %s: its mount is not in the namespace's mountinfo: propagation unknown", target)
+	}
+	if group := sharedPeerGroup(ti.mnt); group != "" {
+		return fmt.Errorf("target %s: %w (%s mounted on %s, %s): a mount there would propagate to its peers, maybe outside the container",
+			target, ErrTargetShared, ti.mnt.FSType, ti.mnt.Mountpoint, group)
+	}
+	if c.abandoned.Load() {
+		return fmt.Errorf("target %s: %w", target, ErrTimeout)
 	}
 	err = unix.MoveMount(int(inj.Tree.Fd()), "", fd, "",
 		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)

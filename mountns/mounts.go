@@ -45,3 +45,19 @@ func ManagedFilter(targets []string) mountinfo.FilterFunc {
 		return !(fuse && set[m.Mountpoint]), false
 	}
 }
+
+// TopMounts returns, for each mountpoint of ms (mountinfo entries of one
+// namespace), the mount on top of the mounts stacked there: the one that
+// no other of them is mounted on. That is the mount a path lookup of the
+// mountpoint reaches.
+func TopMounts(ms []*mountinfo.Info) map[string]*mountinfo.Info {
+	byPoint := map[string][]*mountinfo.Info{}
+	for _, m := range ms {
+		byPoint[m.Mountpoint] = append(byPoint[m.Mountpoint], m)
+	}
+	top := make(map[string]*mountinfo.Info, len(byPoint))
+	for p, stack := range byPoint {
+		top[p] = topMount(stack)
+	}
+	return top
+}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,6 +20,15 @@ type Namespace struct {
 	f   *os.File
 	dev uint64 // device of the nsfs file; the same for all namespaces
 	ino uint64 // inode number: the namespace's identity, as in "mnt:[ino]"
+	// timeout bounds each call into the namespace (0: none); see
+	// SetTimeout.
+	timeout time.Duration
+
+	mu sync.Mutex
+	// stuck counts the calls that overran the timeout and have not
+	// returned yet; stuckSince is when the oldest of them was given up.
+	stuck      int
+	stuckSince time.Time
 }
 
 // Open opens the mount namespace of process pid through /proc/<pid>/ns/mnt.
@@ -91,41 +103,132 @@ func (ns *Namespace) Same(other *Namespace) bool {
 // process or mount uses it.
 func (ns *Namespace) Close() error { return ns.f.Close() }
 
+// SetTimeout bounds every later call into the namespace (Do, Inject,
+// InjectUnder, Probe, Unmount): a call still running after d is given up
+// and returns an error wrapping ErrTimeout. Its thread cannot be stopped
+// (it may sleep in the kernel, say on a request to a FUSE server of the
+// container that never answers) and goes on alone: when it wakes it takes
+// no further step that changes the namespace, and ends. Until it has
+// ended, every call fails at once with ErrStuck, so a namespace never
+// holds more than one abandoned thread per concurrent caller. Call it
+// before the handle is shared; d <= 0 waits forever (the default).
+func (ns *Namespace) SetTimeout(d time.Duration) { ns.timeout = d }
+
+// Stuck reports whether a call that overran the timeout has not returned
+// yet, and since when it was given up.
+func (ns *Namespace) Stuck() (since time.Time, stuck bool) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return ns.stuckSince, ns.stuck > 0
+}
+
 // Do runs fn on a fresh goroutine whose OS thread is locked and has joined
 // the namespace (unshare(CLONE_FS), then setns(CLONE_NEWNS)), and waits for
-// it. Inside fn, paths resolve in the namespace: its root, its mounts,
-// its /proc (where the daemon's own threads are not visible). The thread is
-// never unlocked: when the goroutine returns, the Go runtime terminates it,
-// so no other goroutine ever runs in the namespace by accident. It is
-// never the process's main thread, which the runtime cannot terminate.
+// it (at most the timeout, see SetTimeout). Inside fn, paths resolve in
+// the namespace: its root, its mounts, its /proc (where the daemon's own
+// threads are not visible). The thread is never unlocked: when the
+// goroutine returns, the Go runtime terminates it, so no other goroutine
+// ever runs in the namespace by accident. It is never the process's main
+// thread, which the runtime cannot terminate.
 //
 // fn must not start goroutines that expect to be in the namespace (they
 // run on other threads) and must not call runtime.UnlockOSThread. File
 // descriptors are shared with the rest of the process (CLONE_FILES is not
 // unshared), so descriptors opened outside, such as a CloneTree result, can
-// be used inside. A panic in fn is re-raised in the caller's goroutine.
+// be used inside. A panic in fn is re-raised in the caller's goroutine
+// (dropped if the call was given up).
 func (ns *Namespace) Do(fn func() error) error {
-	type result struct {
+	return ns.do(func(*call) error { return fn() })
+}
+
+// call is what a function run by do gets to know of its call.
+type call struct {
+	// proc is the daemon's own procfs (O_PATH), opened before entering,
+	// or -1: inside, "/proc" is the container's, where the thread is
+	// not visible, and proc/thread-self/mountinfo lists the mounts of
+	// the namespace the thread is in.
+	proc int
+	// abandoned is set when the caller gave up waiting: fn then makes
+	// no further change.
+	abandoned atomic.Bool
+}
+
+// do is Do for this package's calls, which need to know their call.
+func (ns *Namespace) do(fn func(c *call) error) error {
+	if since, stuck := ns.Stuck(); stuck {
+		return fmt.Errorf("%v: %w (given up %s ago)", ns, ErrStuck, time.Since(since).Round(time.Millisecond))
+	}
+	c := &call{proc: -1}
+	if fd, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		c.proc = fd
+	}
+	var (
 		err      error
 		panicked bool
 		panicVal any
-	}
-	var r result
-	onThrowawayThread(func() {
+	)
+	done := startThrowaway(func() {
 		defer func() {
 			if p := recover(); p != nil {
-				r = result{panicked: true, panicVal: p}
+				panicked, panicVal = true, p
 			}
 		}()
-		r.err = ns.enter()
-		if r.err == nil {
-			r.err = fn()
+		err = ns.enter()
+		if err == nil {
+			err = fn(c)
 		}
 	})
-	if r.panicked {
-		panic(r.panicVal)
+	if !ns.wait(done) {
+		c.abandoned.Store(true)
+		ns.giveUp(done, c)
+		return fmt.Errorf("%v: %w after %v", ns, ErrTimeout, ns.timeout)
 	}
-	return r.err
+	c.close()
+	if panicked {
+		panic(panicVal)
+	}
+	return err
+}
+
+// wait waits for done, at most the timeout; false if it passed.
+func (ns *Namespace) wait(done <-chan struct{}) bool {
+	if ns.timeout <= 0 {
+		<-done
+		return true
+	}
+	t := time.NewTimer(ns.timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// giveUp counts an abandoned call as stuck until it returns.
+func (ns *Namespace) giveUp(done <-chan struct{}, c *call) {
+	ns.mu.Lock()
+	if ns.stuck == 0 {
+		ns.stuckSince = time.Now()
+	}
+	ns.stuck++
+	ns.mu.Unlock()
+	go func() {
+		<-done
+		c.close()
+		ns.mu.Lock()
+		ns.stuck--
+		ns.mu.Unlock()
+	}()
+}
+
+// close releases what the call opened.
+func (c *call) close() {
+	if c.proc >= 0 {
+		unix.Close(c.proc)
+		c.proc = -1
+	}
 }
 
 // enter moves the calling, locked thread into the namespace.

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -136,19 +137,87 @@ func openTarget(root, target string) (int, error) {
 	return -1, &os.PathError{Op: "openat2", Path: target, Err: unix.EAGAIN}
 }
 
-// statTarget returns the file type bits and the file system magic of an
-// opened target. statfs comes first: it is the cheaper question and the
-// one every caller needs.
-func statTarget(fd int, target string) (mode uint32, magic Magic, err error) {
+// targetInfo is what the checks of an opened target found.
+type targetInfo struct {
+	mode  uint32          // file type bits
+	magic Magic           // file system magic (statfs f_type)
+	mnt   *mountinfo.Info // the mount it is on; nil if unknown
+}
+
+// statTarget returns the file type, the file system magic and the mount
+// of an opened target without sending a request to a FUSE server that is
+// not known to answer: the type comes from statx(AT_STATX_DONT_SYNC), the
+// mount from the namespace's mountinfo (through the daemon's procfs, see
+// call.proc); statfs is asked only of a file system that is no FUSE, or
+// whose FUSE type ask accepts (nil: none). A container's own FUSE server
+// that never answers would otherwise hold the thread in the kernel.
+func statTarget(c *call, fd int, target string, ask func(fstype string) bool) (targetInfo, error) {
+	var stx unix.Statx_t
+	err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_TYPE|unix.STATX_MNT_ID, &stx)
+	if err != nil {
+		return targetInfo{}, &os.PathError{Op: "statx", Path: target, Err: err}
+	}
+	ti := targetInfo{mode: uint32(stx.Mode) & unix.S_IFMT}
+	if stx.Mask&unix.STATX_MNT_ID != 0 {
+		ti.mnt = mountByID(c, stx.Mnt_id)
+	}
+	if ti.mnt != nil && isFUSE(ti.mnt.FSType) && (ask == nil || !ask(ti.mnt.FSType)) {
+		ti.magic = FUSEMagic
+		return ti, nil
+	}
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
-		return 0, 0, &os.PathError{Op: "fstatfs", Path: target, Err: err}
+		return ti, &os.PathError{Op: "fstatfs", Path: target, Err: err}
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, Magic(sfs.Type), &os.PathError{Op: "fstat", Path: target, Err: err}
+	ti.magic = Magic(sfs.Type)
+	return ti, nil
+}
+
+// isFUSE reports whether a mountinfo file system type is FUSE's.
+func isFUSE(fstype string) bool {
+	return fstype == "fuse" || fstype == "fuseblk" || strings.HasPrefix(fstype, "fuse.") || strings.HasPrefix(fstype, "fuseblk.")
+}
+
+// askLiveness accepts the FUSE types whose statfs tells a dead lxmount
+// mount (ENOTCONN) from a live one: lxmount's own, and plain "fuse".
+func askLiveness(fstype string) bool { return fstype == "fuse" || fstype == "fuse.lxmount" }
+
+// threadMounts lists the mounts of the namespace the calling thread is in
+// (proc/thread-self/mountinfo of the daemon's procfs); filter may be nil.
+func threadMounts(c *call, filter mountinfo.FilterFunc) ([]*mountinfo.Info, error) {
+	if c.proc < 0 {
+		return nil, errors.New("mountinfo: the daemon's procfs is not open")
 	}
-	return st.Mode & unix.S_IFMT, Magic(sfs.Type), nil
+	fd, err := unix.Openat(c.proc, "thread-self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/proc/thread-self/mountinfo", Err: err}
+	}
+	f := os.NewFile(uintptr(fd), "/proc/thread-self/mountinfo")
+	defer f.Close()
+	return mountinfo.GetMountsFromReader(f, filter)
+}
+
+// mountByID returns the mountinfo entry of mount id in the calling
+// thread's namespace, nil if it cannot be read.
+func mountByID(c *call, id uint64) *mountinfo.Info {
+	ms, err := threadMounts(c, func(m *mountinfo.Info) (skip, stop bool) {
+		return uint64(m.ID) != id, uint64(m.ID) == id
+	})
+	if err != nil || len(ms) == 0 {
+		return nil
+	}
+	return ms[0]
+}
+
+// sharedPeerGroup returns the "shared:N" tag of a mount's optional
+// mountinfo fields, "" when it does not propagate to peers.
+func sharedPeerGroup(m *mountinfo.Info) string {
+	for _, f := range strings.Fields(m.Optional) {
+		if strings.HasPrefix(f, "shared:") {
+			return f
+		}
+	}
+	return ""
 }
 
 // fileType names the file type bits for error messages.
@@ -172,8 +241,10 @@ func fileType(mode uint32) string {
 	return fmt.Sprintf("mode %#o", mode)
 }
 
-// probe classifies one target; it runs inside the namespace.
-func probe(target string, owned Magic) TargetState {
+// probe classifies one target; it runs inside the namespace. A FUSE
+// mount of another type than lxmount's or plain "fuse" is not asked
+// anything (StateOther): its server may never answer.
+func probe(c *call, target string, owned Magic) TargetState {
 	fd, err := openTarget("/", target)
 	switch {
 	case errors.Is(err, unix.ENOENT):
@@ -184,15 +255,17 @@ func probe(target string, owned Magic) TargetState {
 		return StateOther
 	}
 	defer unix.Close(fd)
-	mode, magic, err := statTarget(fd, target)
+	ti, err := statTarget(c, fd, target, askLiveness)
 	switch {
 	case disconnected(err):
 		return StateBroken
 	case err != nil:
 		return StateOther
-	case magic == owned:
+	case ti.mnt != nil && isFUSE(ti.mnt.FSType) && !askLiveness(ti.mnt.FSType):
+		return StateOther
+	case ti.magic == owned:
 		return StateOwned
-	case (mode == unix.S_IFREG || mode == unix.S_IFDIR) && kindOf(target).native(magic):
+	case ti.mode == unix.S_IFREG && kindOf(target).native(ti.magic):
 		return StateNative
 	}
 	return StateOther
@@ -205,9 +278,9 @@ func probe(target string, owned Magic) TargetState {
 // error is about entering the namespace; per-target problems are states.
 func (ns *Namespace) Probe(targets []string, owned Magic) (map[string]TargetState, error) {
 	states := make(map[string]TargetState, len(targets))
-	err := ns.Do(func() error {
+	err := ns.do(func(c *call) error {
 		for _, t := range targets {
-			states[t] = probe(t, owned)
+			states[t] = probe(c, t, owned)
 		}
 		return nil
 	})
@@ -226,13 +299,20 @@ const maxStack = 16
 // unmounted while its top mount has the owned magic (StateOwned) or is a
 // dead FUSE mount (StateBroken, the healing case); stacked copies are all
 // removed. Anything else, the native file or somebody else's mount, is left
-// alone, and so is a missing target. Errors name the target and are
-// joined; the remaining targets are still processed.
+// alone, and so is a missing target. An owned mount left beneath somebody
+// else's mount stacked over the target cannot be reached by path: it is
+// left there and reported (ErrCovered; owned mounts are recognised in the
+// namespace's mountinfo by file system type, FUSE for FUSEMagic). Errors
+// name the target and are joined; the remaining targets are still
+// processed.
 func (ns *Namespace) Unmount(targets []string, owned Magic) error {
 	var errs []error
-	err := ns.Do(func() error {
+	err := ns.do(func(c *call) error {
 		for _, t := range targets {
-			if err := unmountOne(t, owned); err != nil {
+			if c.abandoned.Load() {
+				break
+			}
+			if err := unmountOne(c, t, owned); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -244,17 +324,69 @@ func (ns *Namespace) Unmount(targets []string, owned Magic) error {
 	return errors.Join(errs...)
 }
 
-// unmountOne takes the owned or broken mounts off one target.
-func unmountOne(target string, owned Magic) error {
+// unmountOne takes the owned or broken mounts off one target, then checks
+// that none is left beneath another mount.
+func unmountOne(c *call, target string, owned Magic) error {
 	for range maxStack {
-		switch probe(target, owned) {
+		switch probe(c, target, owned) {
 		case StateOwned, StateBroken:
 		default:
-			return nil
+			return covered(c, target, owned)
 		}
 		if err := unix.Unmount(target, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW); err != nil {
 			return &os.PathError{Op: "umount2", Path: target, Err: err}
 		}
 	}
 	return fmt.Errorf("target %s: still mounted after %d unmounts", target, maxStack)
+}
+
+// covered reports owned mounts still on target beneath a mount of
+// another file system (ErrCovered), from the namespace's mountinfo.
+func covered(c *call, target string, owned Magic) error {
+	ms, err := threadMounts(c, func(m *mountinfo.Info) (skip, stop bool) { return m.Mountpoint != target, false })
+	if err != nil || len(ms) == 0 {
+		return nil // no mountinfo, or nothing mounted there
+	}
+	var under []string
+	top := topMount(ms)
+	for _, m := range ms {
+		if m != top && fsTypeOf(owned, m.FSType) {
+			under = append(under, fmt.Sprintf("%s %d:%d", m.FSType, m.Major, m.Minor))
+		}
+	}
+	if len(under) == 0 {
+		return nil
+	}
+	return fmt.Errorf("target %s: %w: %s beneath %s (%s): remove that mount, then unmount again",
+		target, ErrCovered, strings.Join(under, ", "), top.FSType, top.Source)
+}
+
+// topMount returns the mount on top of a stack of mounts on one
+// mountpoint: the one no other of them is mounted on.
+func topMount(ms []*mountinfo.Info) *mountinfo.Info {
+	parents := map[int]bool{}
+	for _, m := range ms {
+		parents[m.Parent] = true
+	}
+	for _, m := range ms {
+		if !parents[m.ID] {
+			return m
+		}
+	}
+	return ms[len(ms)-1]
+}
+
+// fsTypeOf reports whether a mountinfo file system type has the magic.
+func fsTypeOf(magic Magic, fstype string) bool {
+	switch magic {
+	case FUSEMagic:
+		return isFUSE(fstype)
+	case unix.TMPFS_MAGIC:
+		return fstype == "tmpfs"
+	case unix.PROC_SUPER_MAGIC:
+		return fstype == "proc"
+	case unix.SYSFS_MAGIC:
+		return fstype == "sysfs"
+	}
+	return false
 }

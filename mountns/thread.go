@@ -19,6 +19,14 @@ import (
 // it locked, the inner goroutine cannot be scheduled there; the main
 // thread itself was never changed and is unlocked again.
 func onThrowawayThread(fn func()) {
+	<-startThrowaway(fn)
+}
+
+// startThrowaway is onThrowawayThread without the wait: the returned
+// channel is closed when fn has returned. A caller that stops waiting
+// abandons the thread, which ends whenever fn does (a thread blocked in
+// the kernel, say on a FUSE request nobody answers, cannot be killed).
+func startThrowaway(fn func()) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -30,5 +38,5 @@ func onThrowawayThread(fn func()) {
 		}
 		fn()
 	}()
-	<-done
+	return done
 }

@@ -35,7 +35,7 @@ func TestAnnotations(t *testing.T) {
 			want: map[string]string{
 				"app": "web", "tier": "front", "io.cri-containerd.kind": "container",
 				"io.kubernetes.pod.namespace": "shop", "io.kubernetes.container.name": "nginx",
-				"io.kubernetes.cri.container-type": "container",
+				"io.kubernetes.cri.container-type":    "container",
 				"io.kubernetes.cri.sandbox-namespace": "shop", "io.kubernetes.cri.sandbox-name": "web-0",
 				"io.kubernetes.pod.name": "web-0", "io.kubernetes.pod.uid": "u-1",
 			},

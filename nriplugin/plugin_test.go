@@ -198,7 +198,9 @@ func TestStartBound(t *testing.T) {
 			rt, _, f, _ := setup(t, Config{HookTimeout: 300 * time.Millisecond, Refuse: refuse})
 			release := make(chan struct{})
 			defer close(release)
+			f.mu.Lock()
 			f.attach = func(supervisor.Attach) error { <-release; return nil }
+			f.mu.Unlock()
 			if err := rt.RunPod(ctx, testPod); err != nil {
 				t.Fatal(err)
 			}

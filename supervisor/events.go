@@ -65,12 +65,11 @@ type EventWatcher struct {
 
 	mu sync.Mutex
 	// queue holds the namespaces to decide, in the order their first exec
-	// came; pending has the same ones and the one being decided, with the
-	// pid namespace of the exec that queued each, to queue each once.
-	// again holds the latest exec from another pid namespace into a
-	// pending namespace: it is decided after (see consider).
+	// came; pending has the same ones and the one being decided, to queue
+	// each once. again holds the latest exec into a pending namespace,
+	// offered again once the decision is made (see offer).
 	queue   []candidate
-	pending map[uint64]uint64
+	pending map[uint64]bool
 	again   map[uint64]candidate
 	// reconcile asks the worker for a full reconcile (after an overrun).
 	reconcile bool
@@ -132,7 +131,7 @@ func (s *Supervisor) WatchEvents() (*EventWatcher, error) {
 		conn:       conn,
 		host:       host,
 		self:       self,
-		pending:    map[uint64]uint64{},
+		pending:    map[uint64]bool{},
 		again:      map[uint64]candidate{},
 		decided:    map[uint64]member{},
 		decidedGen: s.decisions.Load(),
@@ -189,9 +188,8 @@ func (w *EventWatcher) read() {
 	}
 }
 
-// consider queues e's mount namespace unless it is known: the host's, the
-// daemon's, attached, queued, or decided for e's pid namespace and still
-// the same namespace. A process that is gone already is left out.
+// consider offers e's mount namespace for a decision, unless it is the
+// host's or the daemon's, or the process is gone already.
 //
 // The namespaces are read after the event, so the process may have
 // unshared a new mount namespace since its exec (unshare(1) does, before
@@ -203,37 +201,40 @@ func (w *EventWatcher) consider(e procevents.Exec) {
 	if err != nil || ns == w.host || ns == w.self {
 		return // gone, or unreadable: a sandbox's process, not a container's
 	}
-	s.mu.Lock()
-	attached := s.byNS[ns] != nil
-	s.mu.Unlock()
-	if attached {
+	if s.attachedNS(ns) {
 		return
 	}
 	pidNS, err := discovery.Namespace(s.disc, e.TGID, "pid")
 	if err != nil {
 		return
 	}
-	c := candidate{pid: e.TGID, ns: ns, pidNS: pidNS, exec: e.Time}
-	w.mu.Lock()
-	w.forgetIfStale()
-	m, decided := w.decided[ns]
-	queuedBy, queued := w.pending[ns]
-	if queued && queuedBy != pidNS {
-		w.again[ns] = c
-	}
-	w.mu.Unlock()
-	if queued || decided && (pidNS == m.pidNS[0] || pidNS == m.pidNS[1]) && w.sameNamespace(m, ns) {
-		return
-	}
-	w.enqueue(c)
+	w.offer(candidate{pid: e.TGID, ns: ns, pidNS: pidNS, exec: e.Time})
 }
 
-// enqueue queues c's namespace unless it is pending already.
-func (w *EventWatcher) enqueue(c candidate) {
+// offer queues c's namespace unless it is attached, or decided for c's
+// pid namespace and still the same namespace. One that is pending keeps c
+// for after its decision: the kernel reuses a freed namespace's inode
+// number, so c may be a new container's exec into a namespace numbered
+// like the one being decided, which was attached, has exited and is gone.
+func (w *EventWatcher) offer(c candidate) {
+	if w.s.attachedNS(c.ns) {
+		return
+	}
 	w.mu.Lock()
-	if _, ok := w.pending[c.ns]; !ok {
+	w.forgetIfStale()
+	m, decided := w.decided[c.ns]
+	queued := w.pending[c.ns]
+	if queued {
+		w.again[c.ns] = c
+	}
+	w.mu.Unlock()
+	if queued || decided && (c.pidNS == m.pidNS[0] || c.pidNS == m.pidNS[1]) && w.sameNamespace(m, c.ns) {
+		return
+	}
+	w.mu.Lock()
+	if !w.pending[c.ns] {
 		delete(w.decided, c.ns)
-		w.pending[c.ns] = c.pidNS
+		w.pending[c.ns] = true
 		w.queue = append(w.queue, c)
 	}
 	w.mu.Unlock()
@@ -314,7 +315,7 @@ func (w *EventWatcher) next() bool {
 		delete(w.again, c.ns)
 		w.mu.Unlock()
 		if again {
-			w.enqueue(next)
+			w.offer(next)
 		}
 	default:
 		return false

@@ -55,7 +55,7 @@ func TestConsiderQueuesEachNewNamespaceOnce(t *testing.T) {
 		byID: map[string]*attachment{},
 		byNS: map[uint64]*attachment{attachedNS: {}},
 	}
-	w := &EventWatcher{s: s, host: host, self: self, pending: map[uint64]uint64{}, again: map[uint64]candidate{},
+	w := &EventWatcher{s: s, host: host, self: self, pending: map[uint64]bool{}, again: map[uint64]candidate{},
 		decided: map[uint64]member{}, wake: make(chan struct{}, 1)}
 	leftAloneBy15 := member{pid: 15, start: 3, pidNS: [2]uint64{hostPID, hostPID}}
 	w.decided[leftAlone] = leftAloneBy15
@@ -103,14 +103,17 @@ func TestConsiderQueuesEachNewNamespaceOnce(t *testing.T) {
 	exec(16)
 	want("after a reconcile", leftAlone)
 
-	// While a namespace waits to be decided on an exec from one pid
-	// namespace, an exec from another is kept for after.
+	// While a namespace waits to be decided, the latest exec into it is
+	// kept for after (a reused inode number: it may be another namespace).
 	exec(16)
 	exec(17)
 	if got := w.again[leftAlone]; got.pid != 17 || got.pidNS != newPID {
-		t.Errorf("exec from another pid namespace into a pending one: kept %+v, want pid 17's", got)
+		t.Errorf("exec into a pending namespace: kept %+v, want pid 17's", got)
 	}
 	exec(16)
+	if got := w.again[leftAlone]; got.pid != 16 {
+		t.Errorf("exec into a pending namespace: kept %+v, want the latest, pid 16's", got)
+	}
 	want("pending: queued once", leftAlone)
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -151,6 +152,8 @@ type call struct {
 	// abandoned is set when the caller gave up waiting: fn then makes
 	// no further change.
 	abandoned atomic.Bool
+	// mounts is the namespace's mountinfo as last read (mountByID).
+	mounts []*mountinfo.Info
 }
 
 // do is Do for this package's calls, which need to know their call.

@@ -198,15 +198,25 @@ func threadMounts(c *call, filter mountinfo.FilterFunc) ([]*mountinfo.Info, erro
 }
 
 // mountByID returns the mountinfo entry of mount id in the calling
-// thread's namespace, nil if it cannot be read.
+// thread's namespace, nil if it cannot be read. The call keeps the last
+// listing: a target's mount existed before the call's own changes, so it
+// is read again only when id is not in it.
 func mountByID(c *call, id uint64) *mountinfo.Info {
-	ms, err := threadMounts(c, func(m *mountinfo.Info) (skip, stop bool) {
-		return uint64(m.ID) != id, uint64(m.ID) == id
-	})
-	if err != nil || len(ms) == 0 {
-		return nil
+	for _, fresh := range []bool{false, true} {
+		if fresh || c.mounts == nil {
+			ms, err := threadMounts(c, nil)
+			if err != nil {
+				return nil
+			}
+			c.mounts = ms
+		}
+		for _, m := range c.mounts {
+			if uint64(m.ID) == id {
+				return m
+			}
+		}
 	}
-	return ms[0]
+	return nil
 }
 
 // sharedPeerGroup returns the "shared:N" tag of a mount's optional

@@ -70,8 +70,11 @@ type ContainerInfo struct {
 	Reads      uint64            `json:"reads"`                // renders served (reads at offset 0)
 	Errors     uint64            `json:"errors"`               // renders that failed
 	LastError  string            `json:"last_error,omitempty"` // the last error seen, if any
-	// Health is "healthy" or "broken: <why>" as of CheckedAt: the last
-	// attach, heal or reconcile that looked at the container's mounts.
+	// Health is "healthy", "degraded: <why>" (files served, some targets
+	// refused and retried by reconcile) or "broken: <why>" (a target not
+	// served, the cgroup removed, the FUSE connection ended) as of
+	// CheckedAt: checked at attach, by every reconcile, and by status
+	// when older than a second (supervisor/health.go).
 	Health    string    `json:"health"`
 	CheckedAt time.Time `json:"checked_at"`
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -36,9 +37,6 @@ func (s *Supervisor) Attach(pid int, policy string) (info ContainerInfo, already
 func (s *Supervisor) AttachRequest(req Attach) (info ContainerInfo, already bool, err error) {
 	pid := req.PID
 	begin := time.Now()
-	s.attachMu.Lock()
-	defer s.attachMu.Unlock()
-	locked := time.Now()
 	resolve := discovery.Resolve
 	if req.OCI != nil {
 		resolve = discovery.ResolveInit // the runtime names its init
@@ -59,12 +57,12 @@ func (s *Supervisor) AttachRequest(req Attach) (info ContainerInfo, already bool
 		}
 		root = req.OCI.Rootfs
 	}
-	s.mu.Lock()
-	closed := s.closed
-	existing := s.byNS[c.MountNS]
-	s.mu.Unlock()
-	if closed {
-		return ContainerInfo{}, false, ErrClosed
+	unlock := s.locks.lock(lockKey(c))
+	defer unlock()
+	locked := time.Now()
+	existing, err := s.admit(c, pid)
+	if err != nil {
+		return ContainerInfo{}, false, fmt.Errorf("attach %d: %w", pid, err)
 	}
 	if existing != nil {
 		return existing.info(), true, nil
@@ -83,10 +81,61 @@ func (s *Supervisor) AttachRequest(req Attach) (info ContainerInfo, already bool
 	}
 	mounted := time.Now()
 	s.saveState()
-	s.log.Info("attached", "id", a.id, "init_pid", c.InitPID, "cgroup", cgroupPath(c), "policy", choice.Policy, "files", a.files, "by", by(req),
+	files, _ := a.served()
+	s.log.Info("attached", "id", a.id, "init_pid", c.InitPID, "cgroup", cgroupPath(c), "policy", choice.Policy, "files", files, "by", by(req),
 		"took", time.Since(begin).Round(time.Microsecond), "waited", locked.Sub(begin).Round(time.Microsecond),
 		"resolve", resolved.Sub(locked).Round(time.Microsecond), "mount", mounted.Sub(resolved).Round(time.Microsecond))
 	return a.info(), false, nil
+}
+
+// admit decides, under the container's lock (lockKey), whether container
+// c (asked for through pid; 0 when discovery found it) may be attached
+// now. It returns the attachment that already covers it (its mount
+// namespace, or another namespace of its cgroup: one binding per
+// container cgroup), or an error: the daemon stops, the container is
+// lxmount itself (ErrSelf), or a call into its namespace is stuck
+// (ErrQuarantined).
+func (s *Supervisor) admit(c discovery.Container, pid int) (*attachment, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	if err := s.me.refuse(c, pid); err != nil {
+		return nil, err
+	}
+	if err := s.quarantined(c.MountNS); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.byNS[c.MountNS]; a != nil {
+		return a, nil
+	}
+	if key := cgroupKey(c); key != "" {
+		return s.byCgroup[key], nil
+	}
+	return nil, nil
+}
+
+// cgroupKey is the cgroup a binding is unique for: the container's
+// cgroup path, "" for the root cgroup (where unrelated processes share
+// it). Nested pid and mount namespaces a container makes inside itself
+// (unshare -pmf) are found by discovery as containers of their own, in the
+// container's cgroup: they share its one binding and instance, so a
+// container cannot multiply the daemon's descriptors, threads and mounts.
+func cgroupKey(c discovery.Container) string {
+	p := cgroupPath(c)
+	if p == "" || p == "/" {
+		return ""
+	}
+	return p + "\x00" + c.CgroupV2
+}
+
+// lockKey is the key of the lock that serialises the work on c.
+func lockKey(c discovery.Container) string {
+	if key := cgroupKey(c); key != "" {
+		return key
+	}
+	return "ns:" + strconv.FormatUint(c.MountNS, 10)
 }
 
 // countHook counts the outcome of an attach an OCI hook asked for.
@@ -150,11 +199,22 @@ func (s *Supervisor) fromRuntime(c discovery.Container, pid int, oci OCIContaine
 }
 
 // attach attaches container c with the files and options of choice, its
-// root file system at the root of its mount namespace. On failure nothing
-// is left behind. The caller saves the state file (once per batch: it is
-// rewritten whole). Safe to call from several goroutines.
-func (s *Supervisor) attach(c discovery.Container, choice Choice) (*attachment, error) {
-	return s.attachAt(c, choice, "/", time.Time{})
+// root file system at the root of its mount namespace, under c's lock. A
+// container that admit turns away gives its error; one already covered
+// (its namespace or its cgroup attached) gives that attachment. On failure
+// nothing is left behind. The caller saves the state file (once per
+// batch: it is rewritten whole). Safe to call from several goroutines.
+func (s *Supervisor) attach(c discovery.Container, choice Choice) (a *attachment, err error) {
+	unlock := s.locks.lock(lockKey(c))
+	defer unlock()
+	if a, err := s.admit(c, 0); a != nil || err != nil {
+		return a, err
+	}
+	err = s.guard(c.ID, "attach", func() error {
+		a, err = s.attachAt(c, choice, "/", time.Time{})
+		return err
+	})
+	return a, err
 }
 
 // attachAt is attach for a container whose root file system is mounted at
@@ -168,8 +228,10 @@ func (s *Supervisor) attachAt(c discovery.Container, choice Choice, root string,
 	if err != nil {
 		return nil, err
 	}
+	done := false
 	defer func() {
-		if err != nil {
+		if !done { // failed, or panicked (see guard)
+			s.quarantine(a.ns, err)
 			a.release()
 		}
 	}()
@@ -178,6 +240,9 @@ func (s *Supervisor) attachAt(c discovery.Container, choice Choice, root string,
 		return nil, ErrNothingMounted
 	}
 	if err := s.mountInstance(a, files); err != nil {
+		return nil, err
+	}
+	if a.dev, err = deviceOf(a.server.Dir()); err != nil {
 		return nil, err
 	}
 	if !deadline.IsZero() && time.Now().After(deadline) {
@@ -189,9 +254,19 @@ func (s *Supervisor) attachAt(c discovery.Container, choice Choice, root string,
 	if a.sampleLoad {
 		s.startLoad(a, time.Now())
 	}
-	a.setHealth("healthy")
+	a.checkHealth(map[string]string{})
 	s.register(a)
+	done = true
 	return a, nil
+}
+
+// deviceOf returns the device number of the file system mounted at dir.
+func deviceOf(dir string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return 0, &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	return uint64(st.Dev), nil
 }
 
 // bind opens what pins the container (its mount namespace, a pidfd on its
@@ -202,6 +277,7 @@ func (s *Supervisor) bind(c discovery.Container, choice Choice) (_ *attachment, 
 	if err != nil {
 		return nil, err
 	}
+	ns.SetTimeout(s.cfg.CallTimeout)
 	defer func() {
 		if err != nil {
 			ns.Close()
@@ -279,36 +355,32 @@ func (s *Supervisor) mountInstance(a *attachment, files []sources.File) error {
 
 // inject mounts a clone of each file over its target inside the container,
 // beneath root, first taking off dead lxmount mounts a crashed daemon left
-// there. A refused target is noted and the others still mounted; it fails
-// only when none was.
+// there. A refused target is noted (and retried by reconcile) and the
+// others still mounted; it fails only when none was.
 func (s *Supervisor) inject(a *attachment, files []sources.File, root string) error {
-	injs := make([]mountns.Injection, 0, len(files))
-	for _, f := range files {
-		tree, err := mountns.CloneTree(a.server.Path(f.Name))
-		if err != nil {
-			closeTrees(injs)
+	if root == "/" {
+		if err := s.removeDead(a, files); err != nil {
 			return err
 		}
-		injs = append(injs, mountns.Injection{Tree: tree, Target: f.Target})
 	}
-	if root == "/" {
-		s.removeDead(a, files)
-	}
-	results := a.ns.InjectUnder(root, injs)
-	closeTrees(injs)
-	for i, f := range files {
-		if results[i] != nil {
-			a.refused[f.Name] = results[i].Error()
-			continue
-		}
-		a.files = append(a.files, f.Name)
-		a.targets = append(a.targets, f.Target)
+	mounted, refused := s.injectFiles(a, files, root)
+	var names, targets, retry []string
+	all := a.refusedCopy()
+	for _, f := range mounted {
+		names = append(names, f.Name)
+		targets = append(targets, f.Target)
 		if f.Name == "loadavg" && a.choice.Loadavg {
 			a.sampleLoad = true
 		}
 	}
-	if len(a.files) == 0 {
-		return fmt.Errorf("%w: %s", ErrNothingMounted, joinRefused(a.refused))
+	for name, why := range refused {
+		all[name] = why
+		retry = append(retry, name)
+	}
+	sort.Strings(retry)
+	a.setServed(names, targets, all, retry)
+	if len(names) == 0 {
+		return fmt.Errorf("%w: %s", ErrNothingMounted, joinRefused(all, nil))
 	}
 	if root != "/" {
 		a.rootfs = root
@@ -317,17 +389,91 @@ func (s *Supervisor) inject(a *attachment, files []sources.File, root string) er
 	return nil
 }
 
+// injectFiles mounts clones of the files of a's instance on their targets
+// beneath root, in one call into the container's namespace, and returns
+// the files mounted and those refused, with why.
+func (s *Supervisor) injectFiles(a *attachment, files []sources.File, root string) (mounted []sources.File, refused map[string]string) {
+	refused = map[string]string{}
+	injs := make([]mountns.Injection, 0, len(files))
+	for _, f := range files {
+		tree, err := mountns.CloneTree(a.server.Path(f.Name))
+		if err != nil {
+			closeTrees(injs)
+			for _, f := range files {
+				refused[f.Name] = err.Error()
+			}
+			return nil, refused
+		}
+		injs = append(injs, mountns.Injection{Tree: tree, Target: f.Target})
+	}
+	results := a.ns.InjectUnder(root, injs)
+	closeTrees(injs)
+	for i, f := range files {
+		if results[i] != nil {
+			refused[f.Name] = results[i].Error()
+			continue
+		}
+		mounted = append(mounted, f)
+	}
+	return mounted, refused
+}
+
+// retryRefused injects again the files whose targets were refused, and
+// reports how many are still refused.
+func (s *Supervisor) retryRefused(a *attachment) int {
+	names := a.retryable()
+	var files []sources.File
+	for _, n := range names {
+		if f, ok := sources.Lookup(n); ok {
+			files = append(files, f)
+		}
+	}
+	if len(files) == 0 || a.targetRoot() != "/" {
+		return len(names)
+	}
+	mounted, refused := s.injectFiles(a, files, "/")
+	s.quarantine(a.ns, nil)
+	oldFiles, oldTargets := a.served()
+	all := a.refusedCopy()
+	newFiles := append([]string(nil), oldFiles...)
+	newTargets := append([]string(nil), oldTargets...)
+	for _, f := range mounted {
+		newFiles = append(newFiles, f.Name)
+		newTargets = append(newTargets, f.Target)
+		delete(all, f.Name)
+		if f.Name == "loadavg" && a.choice.Loadavg {
+			s.log.Info("loadavg mounted on retry: its averages start now", "id", a.id)
+		}
+	}
+	var retry []string
+	for name, why := range refused {
+		all[name] = why
+		retry = append(retry, name)
+	}
+	sort.Strings(retry)
+	a.setServed(newFiles, newTargets, all, retry)
+	if len(mounted) > 0 {
+		s.log.Info("mounted refused files on retry", "id", a.id, "files", len(mounted), "still_refused", retry)
+	}
+	return len(retry)
+}
+
 // removeDead takes dead lxmount mounts (ENOTCONN, left by a crashed daemon)
 // off the targets, so the fresh instance goes on the real file. A live
-// FUSE mount (another instance) is left alone: Inject refuses it.
-func (s *Supervisor) removeDead(a *attachment, files []sources.File) {
+// FUSE mount (another instance) is left alone: Inject refuses it. It
+// fails only when the check was given up (mountns.ErrTimeout): the
+// container's namespace makes calls wait.
+func (s *Supervisor) removeDead(a *attachment, files []sources.File) error {
 	targets := make([]string, len(files))
 	for i, f := range files {
 		targets[i] = f.Target
 	}
 	states, err := a.ns.Probe(targets, mountns.FUSEMagic)
+	if errors.Is(err, mountns.ErrTimeout) {
+		return fmt.Errorf("check targets: %w", err)
+	}
 	if err != nil {
-		return
+		return nil
 	}
 	var dead []string
 	for _, t := range targets {
@@ -336,13 +482,14 @@ func (s *Supervisor) removeDead(a *attachment, files []sources.File) {
 		}
 	}
 	if len(dead) == 0 {
-		return
+		return nil
 	}
 	if err := a.ns.Unmount(dead, mountns.FUSEMagic); err != nil {
 		s.log.Warn("unmount dead mounts", "init_pid", a.c.InitPID, "targets", dead, "error", err)
 	} else {
 		s.log.Info("removed dead mounts", "init_pid", a.c.InitPID, "targets", dead)
 	}
+	return nil
 }
 
 // register makes an attached container known and starts watching it.
@@ -350,6 +497,9 @@ func (s *Supervisor) register(a *attachment) {
 	s.mu.Lock()
 	s.byID[a.id] = a
 	s.byNS[a.c.MountNS] = a
+	if key := cgroupKey(a.c); key != "" {
+		s.byCgroup[key] = a
+	}
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.watch(a)
@@ -365,7 +515,29 @@ func (s *Supervisor) unregister(a *attachment) bool {
 	}
 	delete(s.byID, a.id)
 	delete(s.byNS, a.c.MountNS)
+	if key := cgroupKey(a.c); key != "" && s.byCgroup[key] == a {
+		delete(s.byCgroup, key)
+	}
 	return true
+}
+
+// reinsert puts back an attachment unregister took out, whose watcher
+// still runs.
+func (s *Supervisor) reinsert(a *attachment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byID[a.id] = a
+	s.byNS[a.c.MountNS] = a
+	if key := cgroupKey(a.c); key != "" {
+		s.byCgroup[key] = a
+	}
+}
+
+// registered reports whether a is still the registered attachment.
+func (s *Supervisor) registered(a *attachment) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[a.id] == a
 }
 
 // release closes what an attachment holds in the daemon: its namespace
@@ -388,22 +560,27 @@ func bindRender(src *sources.Container, f sources.File) func(*bytes.Buffer) erro
 	return func(b *bytes.Buffer) error { return src.Render(f, b) }
 }
 
-func joinRefused(m map[string]string) string {
-	var parts []string
-	for name, why := range m {
-		parts = append(parts, name+": "+why)
+// joinRefused lists refused files and why, those named in only (nil:
+// all), sorted by name.
+func joinRefused(m map[string]string, only []string) string {
+	if only == nil {
+		only = sortedKeys(m)
+	}
+	parts := make([]string, 0, len(only))
+	for _, name := range only {
+		parts = append(parts, name+": "+m[name])
 	}
 	return strings.Join(parts, "; ")
 }
 
 // Detach detaches the container named by target: a PID of it or its id.
 func (s *Supervisor) Detach(target string) (string, error) {
-	s.attachMu.Lock()
-	defer s.attachMu.Unlock()
 	a, err := s.find(target)
 	if err != nil {
 		return "", err
 	}
+	unlock := s.locks.lock(lockKey(a.c))
+	defer unlock()
 	if err := s.detach(a, "detached on request"); err != nil {
 		return a.id, err
 	}
@@ -438,12 +615,17 @@ func (s *Supervisor) find(target string) (*attachment, error) {
 
 // detach unmounts the files inside the container (if it still exists),
 // closes the FUSE instance and forgets the container. Safe to call twice.
+// Mounts it could not take off (beneath a mount the container stacked over
+// a target; a call given up) are in the error, and logged. The caller
+// holds the container's lock.
 func (s *Supervisor) detach(a *attachment, reason string) error {
 	if !s.unregister(a) {
 		return nil
 	}
 	var errs []error
-	if err := a.ns.Unmount(a.targets, mountns.FUSEMagic); err != nil && !errors.Is(err, os.ErrClosed) {
+	_, targets := a.served()
+	if err := a.ns.Unmount(targets, mountns.FUSEMagic); err != nil && !errors.Is(err, os.ErrClosed) {
+		s.quarantine(a.ns, err)
 		errs = append(errs, err)
 	}
 	if err := a.release(); err != nil {
@@ -451,7 +633,11 @@ func (s *Supervisor) detach(a *attachment, reason string) error {
 	}
 	s.saveState()
 	err := errors.Join(errs...)
-	s.log.Info("detached", "id", a.id, "reason", reason, "error", err)
+	if err != nil {
+		s.log.Warn("detached, leaving mounts behind", "id", a.id, "reason", reason, "error", err)
+	} else {
+		s.log.Info("detached", "id", a.id, "reason", reason)
+	}
 	return err
 }
 
@@ -468,8 +654,11 @@ func (s *Supervisor) forget(a *attachment, reason string) {
 	s.log.Info("forgot container", "id", a.id, "reason", reason)
 }
 
-// watch waits for the container's init to exit, or for its FUSE
-// connection to end, and forgets it then.
+// watch waits for the container's init to exit, and forgets it then. When
+// the FUSE connection ends first (the kernel ended it, or a reader failed:
+// running out of descriptors is transient) the container is not forgotten:
+// it is marked broken and given a fresh instance at once, and if that
+// fails, by the next reconcile.
 func (s *Supervisor) watch(a *attachment) {
 	defer s.wg.Done()
 	exited := make(chan struct{})
@@ -480,10 +669,27 @@ func (s *Supervisor) watch(a *attachment) {
 	select {
 	case <-exited:
 		s.forget(a, "container init exited")
+		return
 	case <-a.server.Done():
-		s.forget(a, "fuse connection ended")
-		<-exited
 	}
+	if s.registered(a) && !s.isClosed() {
+		a.checkHealth(nil)
+		s.log.Warn("fuse connection ended; mounting a fresh instance", "id", a.id)
+		_ = s.guard(a.id, "replace instance", func() error {
+			unlock := s.locks.lock(lockKey(a.c))
+			defer unlock()
+			if !s.registered(a) {
+				return nil
+			}
+			err := s.replace(a)
+			if err != nil {
+				s.log.Warn("replace instance; reconcile retries", "id", a.id, "error", err)
+			}
+			return err
+		})
+	}
+	<-exited // after release (detach, replace) too: it closes the pidfd
+	s.forget(a, "container init exited")
 }
 
 var idUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)

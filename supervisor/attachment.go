@@ -28,9 +28,7 @@ type attachment struct {
 	ns         *mountns.Namespace
 	server     *vfs.Server
 	pidfd      *os.File // readable when the init process exits
-	files      []string // mounted short names
-	targets    []string // mounted paths inside the container
-	refused    map[string]string
+	dev        uint64   // device number of the FUSE instance (its mounts' in mountinfo)
 	attachedAt time.Time
 	sampleLoad bool
 	// rootfs is where the container's root file system was mounted in its
@@ -43,8 +41,19 @@ type attachment struct {
 
 	mu        sync.Mutex
 	lastErr   string
-	health    string    // "healthy" or "broken: ..." as of checkedAt
-	checkedAt time.Time // last attach, heal or reconcile check
+	health    string    // "healthy", "degraded: ..." or "broken: ..." as of checkedAt
+	checkedAt time.Time // last check (health.go)
+	// files and targets are what is mounted (short names, paths inside
+	// the container), refused the files that are not and why; retry
+	// names the refused ones a reconcile tries again (their targets were
+	// refused, as opposed to files the container cannot have). Set
+	// before the attachment is registered; later replaced, never
+	// modified in place, under mu (see served).
+	files, targets []string
+	refused        map[string]string
+	retry          []string
+	// gen counts the changes of the lists above, for encoded.
+	gen uint64
 
 	// The state file's entry for this container and what it was
 	// encoded from; guarded by Supervisor.saveMu.
@@ -81,6 +90,40 @@ type infoDynamic struct {
 	reads, errors   uint64
 	lastErr, health string
 	checkedAt       time.Time
+	gen             uint64
+}
+
+// served returns the mounted files and their targets.
+func (a *attachment) served() (files, targets []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.files, a.targets
+}
+
+// refusedCopy returns a copy of the refused files and why.
+func (a *attachment) refusedCopy() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := make(map[string]string, len(a.refused))
+	for k, v := range a.refused {
+		m[k] = v
+	}
+	return m
+}
+
+// retryable returns the refused files a reconcile tries again.
+func (a *attachment) retryable() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.retry
+}
+
+// setServed replaces the lists of what is served and refused.
+func (a *attachment) setServed(files, targets []string, refused map[string]string, retry []string) {
+	a.mu.Lock()
+	a.files, a.targets, a.refused, a.retry = files, targets, refused, retry
+	a.gen++
+	a.mu.Unlock()
 }
 
 // setHealth records the outcome of a check of the container's mounts.
@@ -100,7 +143,7 @@ func (a *attachment) setError(msg string) {
 func (a *attachment) dynamic() infoDynamic {
 	st := a.server.Stats()
 	a.mu.Lock()
-	last, health, checked := a.lastErr, a.health, a.checkedAt
+	last, health, checked, gen := a.lastErr, a.health, a.checkedAt, a.gen
 	a.mu.Unlock()
 	select {
 	case <-a.server.Done():
@@ -110,7 +153,7 @@ func (a *attachment) dynamic() infoDynamic {
 	if last == "" {
 		last = st.LastError
 	}
-	return infoDynamic{reads: st.Reads, errors: st.Errors, lastErr: last, health: health, checkedAt: checked}
+	return infoDynamic{reads: st.Reads, errors: st.Errors, lastErr: last, health: health, checkedAt: checked, gen: gen}
 }
 
 // info is the attachment's view in the control API.
@@ -141,6 +184,7 @@ func (a *attachment) infoWith(d infoDynamic) ContainerInfo {
 	if a.cg.V2 != "" {
 		dirs["unified"] = a.cg.V2
 	}
+	files, targets := a.served()
 	return ContainerInfo{
 		ID:         a.id,
 		Runtime:    a.c.Runtime,
@@ -151,9 +195,9 @@ func (a *attachment) infoWith(d infoDynamic) ContainerInfo {
 		Cgroup:     cgroupPath(a.c),
 		CgroupDirs: dirs,
 		Policy:     a.choice.Policy,
-		Files:      a.files,
-		Targets:    a.targets,
-		Refused:    a.refused,
+		Files:      files,
+		Targets:    targets,
+		Refused:    a.refusedCopy(),
 		AttachedAt: a.attachedAt,
 		Reads:      d.reads,
 		Errors:     d.errors,

@@ -18,4 +18,11 @@ var (
 	ErrUnknownPolicy = errors.New("unknown policy")
 	// ErrClosed: the supervisor is shutting down.
 	ErrClosed = errors.New("supervisor is shutting down")
+	// ErrSelf: the container is the daemon's own mount namespace or runs
+	// lxmount; it is never attached.
+	ErrSelf = errors.New("refusing to attach lxmount itself")
+	// ErrQuarantined: a call into the container's mount namespace was
+	// given up and has not returned yet; nothing more is tried there
+	// until it has.
+	ErrQuarantined = errors.New("left alone while a call into its mount namespace is stuck")
 )

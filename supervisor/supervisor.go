@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lxmount/lxmount/mountns"
 	"github.com/lxmount/lxmount/sources"
 	"github.com/lxmount/lxmount/supervisor/discovery"
 )
@@ -33,7 +35,22 @@ type Config struct {
 	// first. On error the last good policies stay and status reports it.
 	Reload func() (Policies, error)
 	Log    *slog.Logger
+	// CallTimeout bounds each call into a container's mount namespace
+	// (0: DefaultCallTimeout); one given up quarantines the container
+	// (quarantine.go).
+	CallTimeout time.Duration
+	// StopTimeout bounds Close's detaching (0: DefaultStopTimeout); what
+	// is still attached then is left for the next daemon to heal.
+	StopTimeout time.Duration
 }
+
+// Defaults of Config's bounds. An attach takes milliseconds
+// (docs/benchmarks.md); a call into a namespace that takes seconds waits
+// for something a container controls.
+const (
+	DefaultCallTimeout = 5 * time.Second
+	DefaultStopTimeout = 7 * time.Second
+)
 
 // Supervisor is the registry of attached containers. Its methods are safe
 // for concurrent use.
@@ -44,11 +61,17 @@ type Supervisor struct {
 	started time.Time
 	disc    discovery.Options
 
-	mu     sync.Mutex
-	pols   Policies // current policies; replaced on reload
-	byID   map[string]*attachment
-	byNS   map[uint64]*attachment
+	mu   sync.Mutex
+	pols Policies // current policies; replaced on reload
+	byID map[string]*attachment
+	byNS map[uint64]*attachment
+	// byCgroup holds the attachment of each container cgroup (cgroupKey):
+	// one binding per cgroup.
+	byCgroup map[string]*attachment
+	// stuck are the quarantined mount namespaces (quarantine.go).
+	stuck  map[uint64]*mountns.Namespace
 	closed bool
+	me     self // the daemon, never attached (self.go)
 
 	// saveMu serialises state file writes, so that the last one written
 	// is the last one taken, and guards the attachments' encodings.
@@ -66,12 +89,16 @@ type Supervisor struct {
 	// may have changed (policies replaced, a reconcile): event discovery
 	// then forgets the mount namespaces it decided to leave alone.
 	decisions atomic.Uint64
-	// attachMu serialises attach and detach: each is a handful of
-	// milliseconds and ordering them keeps the registry simple.
+	// attachMu serialises the host-wide passes (reconcile, recover): one
+	// at a time. The work on one container takes that container's lock
+	// (locks, lockKey), never a lock of all containers, so a container
+	// that makes a call wait holds up only itself.
 	attachMu sync.Mutex
+	locks    nsLocks
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop    chan struct{}
+	closing sync.Once // Close detaches once
+	wg      sync.WaitGroup
 }
 
 // New creates a Supervisor. It reads the host's cgroup hierarchies and boot
@@ -86,7 +113,17 @@ func New(cfg Config) (*Supervisor, error) {
 	if cfg.Host == (sources.Host{}) {
 		cfg.Host = sources.DefaultHost()
 	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = DefaultStopTimeout
+	}
 	hier, err := ReadHierarchies()
+	if err != nil {
+		return nil, err
+	}
+	me, err := readSelf()
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +140,9 @@ func New(cfg Config) (*Supervisor, error) {
 		previous: readPrevious(cfg.StateDir),
 		byID:     map[string]*attachment{},
 		byNS:     map[uint64]*attachment{},
+		byCgroup: map[string]*attachment{},
+		stuck:    map[uint64]*mountns.Namespace{},
+		me:       me,
 		stop:     make(chan struct{}),
 	}
 	s.wg.Add(1)
@@ -137,6 +177,7 @@ func wallStart(ticks uint64) time.Time {
 func (s *Supervisor) Status() Status {
 	st := Status{Daemon: s.daemonInfo(), Containers: []ContainerInfo{}}
 	for _, a := range s.list() {
+		a.refreshHealth()
 		st.Containers = append(st.Containers, a.info())
 	}
 	return st
@@ -248,25 +289,67 @@ func (s *Supervisor) list() []*attachment {
 }
 
 // Close detaches every container, so they see the host's files again, and
-// stops the supervisor's goroutines.
-func (s *Supervisor) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-	close(s.stop)
+// stops the supervisor's goroutines, within Config.StopTimeout whatever
+// containers do: detaches run side by side, each bounded by CallTimeout,
+// and what is not detached by then is left (its mounts answer ENOTCONN
+// until the next daemon heals them).
+func (s *Supervisor) Close() (err error) {
+	s.beginStop()
+	s.closing.Do(func() { err = s.detachAll() })
+	return err
+}
+
+// detachAll is Close's work.
+func (s *Supervisor) detachAll() error {
 	s.closeSpares()
-	var firstErr error
-	for _, a := range s.list() {
-		if err := s.detach(a, "daemon stopping"); err != nil && firstErr == nil {
-			firstErr = err
+	deadline := time.NewTimer(s.cfg.StopTimeout)
+	defer deadline.Stop()
+	as := s.list()
+	errs := make(chan error, len(as))
+	sem := make(chan struct{}, 8)
+	for _, a := range as {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs <- s.guard(a.id, "detach", func() error {
+				unlock := s.locks.lock(lockKey(a.c))
+				defer unlock()
+				return s.detach(a, "daemon stopping")
+			})
+		}()
+	}
+	var all []error
+	for range as {
+		select {
+		case err := <-errs:
+			all = append(all, err)
+		case <-deadline.C:
+			left := len(s.list())
+			s.log.Error("stop: giving up on containers still attached", "left", left, "after", s.cfg.StopTimeout)
+			return errors.Join(append(all, fmt.Errorf("stop: %d containers still attached after %v", left, s.cfg.StopTimeout))...)
 		}
 	}
-	s.wg.Wait()
-	return firstErr
+	waited := make(chan struct{})
+	go func() { s.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-deadline.C:
+	}
+	return errors.Join(all...)
+}
+
+// beginStop marks the supervisor as stopping: new work is refused, and
+// reconciles under way stop at the next container. It reports false if it
+// was stopping already.
+func (s *Supervisor) beginStop() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.closed = true
+	close(s.stop)
+	return true
 }
 
 // sampleLoad feeds every attached container's load average from one
@@ -282,9 +365,9 @@ func (s *Supervisor) sampleLoad() {
 		case now := <-t.C:
 			for _, a := range s.list() {
 				if a.sampleLoad {
-					// A vanished cgroup is noticed by the exit watcher;
-					// a failed sample just leaves the averages alone.
-					_ = a.src.SampleLoad(now)
+					// A vanished cgroup shows in health; a failed
+					// sample just leaves the averages alone.
+					_ = s.guard(a.id, "sample load", func() error { return a.src.SampleLoad(now) })
 				}
 			}
 			s.saveLoads(now)

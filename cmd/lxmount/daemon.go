@@ -32,6 +32,7 @@ const fusectlDir = "/sys/fs/fuse/connections"
 
 func daemonCommand() *command {
 	var logLevel string
+	var callTimeout time.Duration
 	var onRequest bool
 	c := &command{
 		name:    "daemon",
@@ -49,6 +50,7 @@ EXAMPLE:
   lxmount daemon --socket /tmp/lx/sock --state-dir /tmp/lx --log-level debug`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (default: the config's log_level, info)")
+			fs.DurationVar(&callTimeout, "call-timeout", supervisor.DefaultCallTimeout, "give up a call into a container's mount namespace after this long, and leave that container alone until the call returns")
 			fs.BoolVar(&onRequest, "on-request", false, "attach only what is asked for: no reconcile loop, no event watch unless the config sets them (how attach, reconcile and oci-hook start a daemon)")
 		},
 	}
@@ -82,7 +84,8 @@ EXAMPLE:
 			return fmt.Errorf("enter a private mount namespace: %w", err)
 		}
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-		return runDaemon(g, set, log)
+		raiseNoFile(log)
+		return runDaemon(g, set, log, callTimeout)
 	}
 	return c
 }
@@ -94,8 +97,47 @@ func metricsMux(sup *supervisor.Supervisor) http.Handler {
 	return mux
 }
 
+// raiseNoFile raises the soft RLIMIT_NOFILE to the hard limit: each
+// container costs the daemon a few descriptors (its FUSE device, pidfd,
+// namespace, cgroup files), and Go's own default raise happens only when
+// the soft limit is 1024. The limits are logged.
+func raiseNoFile(log *slog.Logger) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		log.Warn("RLIMIT_NOFILE unknown", "error", err)
+		return
+	}
+	was := lim.Cur
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			log.Warn("raise RLIMIT_NOFILE", "soft", was, "hard", lim.Max, "error", err)
+			return
+		}
+	}
+	log.Info("descriptor limit", "soft", lim.Cur, "was", was, "hard", lim.Max)
+}
+
+// stopBound is how long the daemon takes at most to stop after SIGTERM,
+// whatever containers do: past it, it exits with what is left undone
+// (the next daemon heals the mounts). Supervisor.Close's own bound
+// (DefaultStopTimeout) and the server's shutdown wait fit inside.
+const stopBound = 10 * time.Second
+
+// exitWithin makes sure the daemon is gone within bound of ctx ending
+// (SIGTERM), whatever is still running then (a recovery, a reconcile, a
+// detach waiting for a container): it logs what it gives up and exits 1.
+func exitWithin(ctx context.Context, bound time.Duration, log *slog.Logger, g globals) {
+	<-ctx.Done()
+	time.Sleep(bound)
+	log.Error("stop: still busy; exiting now with work left (the next daemon heals the mounts)", "bound", bound)
+	os.Remove(g.socket)
+	os.Remove(filepath.Join(g.stateDir, supervisor.PIDFile))
+	os.Exit(1)
+}
+
 // runDaemon runs the supervisor until SIGTERM or SIGINT.
-func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
+func runDaemon(g globals, set *configs.Set, log *slog.Logger, callTimeout time.Duration) error {
 	if err := os.MkdirAll(g.stateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
@@ -129,7 +171,8 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 			}
 			return supervisor.PoliciesFrom(set), nil
 		},
-		Log: log,
+		Log:         log,
+		CallTimeout: callTimeout,
 	})
 	if err != nil {
 		l.Close()
@@ -141,6 +184,7 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	go exitWithin(ctx, stopBound, log, g)
 	log.Info("daemon started", "pid", os.Getpid(), "version", version, "socket", g.socket, "state_dir", g.stateDir,
 		"config", set.ConfigFile, "policies", len(set.Policies), "reconcile_interval", set.Daemon.ReconcileInterval)
 	// Watch exec events before recovering, so that a container starting
@@ -152,9 +196,9 @@ func runDaemon(g globals, set *configs.Set, log *slog.Logger) error {
 		}
 	}
 	sup.Recover()
-	startSysinfoAgent(ctx, g, set, sup, log)
 	// After recovering: Synchronize then attaches what Recover did not.
 	waitNRI := startNRI(ctx, g.stateDir, set.Daemon, sup, log)
+	startSysinfoAgent(ctx, g, set, sup, log)
 	if set.Daemon.ReconcileInterval > 0 {
 		go sup.ReconcileEvery(ctx, set.Daemon.ReconcileInterval)
 	}

@@ -22,7 +22,7 @@ import (
 //
 // Two goroutines: one reads events and filters them (it must keep up with
 // every exec of the host, or the socket overruns), one decides and
-// attaches, one mount namespace at a time, under attachMu. A namespace is
+// attaches, one mount namespace at a time, under the container's lock. A namespace is
 // queued at most once at a time.
 
 // EventStats counts event-driven discovery, for status and metrics.
@@ -351,8 +351,6 @@ func (w *EventWatcher) next() bool {
 // way ends it quietly, remembering nothing.
 func (w *EventWatcher) decide(c candidate) {
 	s := w.s
-	s.attachMu.Lock()
-	defer s.attachMu.Unlock()
 	gen := s.decisions.Load()
 	if s.isClosed() || s.attachedNS(c.ns) {
 		return
@@ -377,6 +375,9 @@ func (w *EventWatcher) decide(c candidate) {
 		// yet. The child's exec decides.
 		s.log.Debug("exec event: from outside the container's pid namespace; waiting for one from inside", "pid", c.pid, "init_pid", ctr.InitPID)
 		return
+	case s.me.refuse(ctr, 0) != nil, s.coveredByCgroup(ctr):
+		w.remember(gen, c, ctr) // lxmount itself, or nested in an attached container
+		return
 	}
 	choice, ok, why, err := s.policies().Choose(ctr, "")
 	if err != nil || !ok {
@@ -394,12 +395,17 @@ func (w *EventWatcher) decide(c candidate) {
 		s.log.Warn("exec event: attach", "init_pid", ctr.InitPID, "cgroup", cgroupPath(ctr), "policy", choice.Policy, "error", err)
 		return
 	}
+	if a.c.MountNS != ctr.MountNS {
+		w.remember(gen, c, ctr) // its cgroup was attached meanwhile
+		return
+	}
 	if w.unsaved++; w.unsaved >= maxUnsaved {
 		w.flush()
 	}
 	s.events.attached.Add(1)
+	files, _ := a.served()
 	s.log.Info("attached", "id", a.id, "init_pid", ctr.InitPID, "cgroup", cgroupPath(ctr), "policy", choice.Policy,
-		"files", a.files, "by", "exec event", "after_exec", sinceMonotonic(c.exec))
+		"files", files, "by", "exec event", "after_exec", sinceMonotonic(c.exec))
 }
 
 // remember records ctr's namespace as left alone on c's exec, as decided
@@ -415,6 +421,19 @@ func (w *EventWatcher) remember(gen uint64, c candidate, ctr discovery.Container
 		clear(w.decided)
 	}
 	w.decided[ctr.MountNS] = member{pid: ctr.InitPID, start: ctr.InitStart, pidNS: [2]uint64{ctr.PIDNS, c.pidNS}}
+}
+
+// coveredByCgroup reports whether another namespace of c's cgroup is
+// attached: c is nested in that container and shares its binding.
+func (s *Supervisor) coveredByCgroup(c discovery.Container) bool {
+	key := cgroupKey(c)
+	if key == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byCgroup[key]
+	return a != nil && a.c.MountNS != c.MountNS
 }
 
 // attachedNS reports whether the container of mount namespace ns is

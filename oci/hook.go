@@ -25,15 +25,26 @@ type Hook struct {
 // moment, deprecated) is left to others.
 const HookStage = "createRuntime"
 
-// HookCommand is the argument that marks lxmount's hook: Args[1] of the
-// entry AddHook writes.
-const HookCommand = "oci-hook"
+// HookCommand is the argument that marks `lxmount oci-hook`, and
+// WrapperHookFlag the one that marks `lxmount-runc --lxmount-hook`: Args[1]
+// of a hook entry of lxmount's.
+const (
+	HookCommand     = "oci-hook"
+	WrapperHookFlag = "--lxmount-hook"
+)
 
 // isOurs reports whether an existing hook entry is lxmount's: the same
-// program, run as `... oci-hook ...`.
+// program, or lxmount or lxmount-runc run as one of its hooks (an entry an
+// oci-hooks file or an earlier version put there).
 func isOurs(h Hook, want Hook) bool {
-	return filepath.Clean(h.Path) == filepath.Clean(want.Path) ||
-		len(h.Args) > 1 && h.Args[1] == HookCommand && filepath.Base(h.Path) == filepath.Base(want.Path)
+	if filepath.Clean(h.Path) == filepath.Clean(want.Path) {
+		return true
+	}
+	if len(h.Args) < 2 || h.Args[1] != HookCommand && h.Args[1] != WrapperHookFlag {
+		return false
+	}
+	base := filepath.Base(h.Path)
+	return base == "lxmount" || base == "lxmount-runc" || base == filepath.Base(want.Path)
 }
 
 // AddHook returns config.json data with hook among its createRuntime hooks,

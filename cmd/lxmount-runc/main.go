@@ -54,6 +54,9 @@ type execFunc func(argv0 string, argv []string, envv []string) error
 // run prepares the bundle when the command creates a container and execs
 // the runtime; it returns only on failure, with the exit code.
 func run(args []string, stderr io.Writer, exec execFunc) int {
+	if len(args) > 0 && args[0] == oci.WrapperHookFlag {
+		return runHook(args[1:], os.Stdin, stderr)
+	}
 	opts, rest, err := parseOwn(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "lxmount-runc: %v\n", err)
@@ -205,7 +208,14 @@ func prepare(bundle string, opts options, runtimeName string) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"lxmount", oci.HookCommand, "--runtime", runtimeName}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(self); err == nil {
+		self = real
+	}
+	args := []string{"lxmount-runc", oci.WrapperHookFlag, "--runtime", runtimeName}
 	if opts.config != "" {
 		cfg, err := filepath.Abs(opts.config)
 		if err != nil {
@@ -214,7 +224,7 @@ func prepare(bundle string, opts options, runtimeName string) error {
 		args = append(args, "--config", cfg)
 	}
 	timeout := hookTimeout
-	out, _, err := oci.AddHook(data, oci.Hook{Path: lxmount, Args: args, Env: []string{hookPATH}, Timeout: &timeout})
+	out, _, err := oci.AddHook(data, oci.Hook{Path: self, Args: args, Env: []string{hookPATH}, Timeout: &timeout})
 	if err != nil {
 		return err
 	}

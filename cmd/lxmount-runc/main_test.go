@@ -104,7 +104,10 @@ func TestRunExecsRuntimeWithSameArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := spec.Hooks["createRuntime"]
-	if len(h) != 1 || h[0].Path != fake || !slices.Equal(h[0].Args, []string{"lxmount", "oci-hook", "--runtime", "true", "--config", cfg}) {
+	// The hook is this program's own --lxmount-hook (the test binary
+	// stands for lxmount-runc here).
+	self, _ := os.Executable()
+	if len(h) != 1 || h[0].Path != self || !slices.Equal(h[0].Args, []string{"lxmount-runc", "--lxmount-hook", "--runtime", "true", "--config", cfg}) {
 		t.Errorf("createRuntime hooks %+v", h)
 	}
 }

@@ -32,6 +32,11 @@
 //     flat out with 4 readers; B's latency with and without A (controls:
 //     native procfs, and B reading the trivial FUSE server while A reads
 //     lxmount).
+//   - events: a daemon whose event watch alone attaches (events = true,
+//     no reconcile loop, no attach call); from a container init's exec
+//     (the kernel's timestamp, from the bench's own proc connector
+//     subscription) to all its files mounted, one container at a time,
+//     with none and with -events-idle (500) idle containers attached.
 //
 // The report ends with the targets of docs/benchmarks.md, met or not.
 // -baseline adds a second lxmount build to the throughput and noisy

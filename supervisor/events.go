@@ -17,13 +17,14 @@ import (
 // container's entrypoint execs in the container's new mount namespace, so
 // the first exec seen in a mount namespace nobody decided on yet is when
 // the daemon looks at it, by the same rules as reconcile, and attaches it
-// if a policy matches. Everything else an exec costs is one readlink of
-// /proc/<pid>/ns/mnt and a map lookup.
+// if a policy matches. Any other exec costs a readlink of
+// /proc/<pid>/ns/mnt and a map lookup (in the host's mount namespace), or
+// that and a readlink of ns/pid (in another one).
 //
 // Two goroutines: one reads events and filters them (it must keep up with
 // every exec of the host, or the socket overruns), one decides and
-// attaches, one mount namespace at a time, under the container's lock. A namespace is
-// queued at most once at a time.
+// attaches, one mount namespace at a time, under the container's lock. A
+// namespace is queued at most once at a time.
 
 // EventStats counts event-driven discovery, for status and metrics.
 type EventStats struct {

@@ -60,8 +60,12 @@ EXAMPLE:
 			return usageError{fmt.Sprintf("%q is not a process id", pos[0])}
 		}
 		cl := supervisor.NewClient(g.socket)
-		if err := checkAttach(g, cl, pid, policy); err != nil {
-			return err
+		if !noStart {
+			// With --no-start, ensureDaemon refuses first: nothing
+			// would be started anyway.
+			if err := checkAttach(g, cl, pid, policy); err != nil {
+				return err
+			}
 		}
 		if err := ensureDaemon(g, cl, noStart); err != nil {
 			return err

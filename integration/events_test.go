@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lxmount/lxmount/supervisor/procevents"
 )
 
 // reconcileOnly is the lxmount.toml of a test that checks what attach
@@ -39,6 +41,12 @@ done`
 // event path. How many reads saw the host is logged, not asserted.
 func TestEventsAttachRunc(t *testing.T) {
 	const memLimit = 192 << 20
+	requireRoot(t)
+	conn, err := procevents.Open()
+	if err != nil {
+		skipOrFail(t, "the event watch needs the kernel's proc connector (CONFIG_PROC_EVENTS): %v", err)
+	}
+	conn.Close()
 	c := hookBundle(t, "evrunc", memLimit, 100000, 100000, meminfoLoopScript)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

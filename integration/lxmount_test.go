@@ -169,8 +169,12 @@ func (in *instance) waitReady() {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		// Ready once its spare instance is mounted, so that counts of
-		// fds and mounts taken now include it.
+		// fds and mounts taken now include it; and idle: 100 ms after
+		// its last request (vfs hotWindow) the spare's reader waits in
+		// the Go poller on a duplicate of /dev/fuse, one descriptor more
+		// than while it was hot.
 		if st, err := cl.Status(); err == nil && st.Daemon.Spares == 1 {
+			time.Sleep(300 * time.Millisecond)
 			return
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -42,6 +42,8 @@ type DaemonInfo struct {
 	// Spares is how many FUSE instances are mounted ready for the next
 	// attach (0 or 1; see Config.Spares).
 	Spares int `json:"spares"`
+	// Events counts the event watch's work (events = true).
+	Events EventStats `json:"events"`
 }
 
 // LastReconcile is the outcome of the last reconcile.

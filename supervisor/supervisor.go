@@ -202,6 +202,7 @@ func (s *Supervisor) daemonInfo() DaemonInfo {
 	d.Hooks = s.hooks
 	s.mu.Unlock()
 	d.Spares = s.readySpares()
+	d.Events = s.EventStats()
 	d.Hooks.Unanswered = countLines(filepath.Join(s.cfg.StateDir, HookFailuresFile))
 	return d
 }

@@ -54,11 +54,21 @@ EXAMPLE:
 	return c
 }
 
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
 func printStatus(w io.Writer, st supervisor.Status) {
 	fmt.Fprintf(w, "daemon pid %d, version %s, up %s, %d container(s)\n", st.Daemon.PID, st.Daemon.Version,
 		time.Since(st.Daemon.StartedAt).Round(time.Second), len(st.Containers))
 	if lr := st.Daemon.LastReconcile; lr != nil {
 		fmt.Fprintf(w, "last reconcile %s ago: %s\n", time.Since(lr.At).Round(time.Second), lr.Summary)
+	}
+	if e := st.Daemon.Events; e.Watching || e != (supervisor.EventStats{}) {
+		fmt.Fprintf(w, "event watch: %s, %d exec events, %d containers attached, %d overruns\n", onOff(e.Watching), e.Received, e.Attached, e.Overruns)
 	}
 	if h := st.Daemon.Hooks; h != (supervisor.HookStats{}) {
 		fmt.Fprintf(w, "oci hooks: %d attached, %d late, %d failed, %d unanswered\n", h.Attached, h.Late, h.Failed, h.Unanswered)

@@ -14,6 +14,9 @@
 #                   bin/lxmount-bench (root): lxmount against procfs, LXCFS and a
 #                   trivial FUSE file, 100/500 containers, a noisy neighbour; installs
 #                   lxcfs if missing; report in build/bench-results.md (docs/benchmarks.md)
+#   make soak       bin/lxmount-bench soak (root): 30 attached containers read and checked
+#                   for SOAK_TIME (3m) while containers churn, hostile ones sit among
+#                   them and the daemon is killed -9 and healed; summary, exit 1 on failure
 #   make demo       deps build, then scripts/demo.sh (root)
 #   make install    build, then install the binaries, the systemd units, the podman/CRI-O
 #                   OCI hook and /etc/lxmount (PREFIX=/usr/local, DESTDIR; see below)
@@ -118,6 +121,16 @@ bench: build
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lxcfs; }
 	$(GO) build -trimpath -o bin/lxmount-bench ./bench
 	$(SUDO) bin/lxmount-bench run -lxmount bin/lxmount -o build/bench-results.md
+
+.PHONY: soak
+# The soak (bench/soak.go, docs/benchmarks.md "Soak"): SOAK_TIME of churn, reads
+# checked, kills and heals; SOAK_FLAGS adds lxmount-bench soak flags. It
+# removes every cgroup, container, daemon and mount it made, also on Ctrl-C.
+SOAK_TIME ?= 3m
+SOAK_FLAGS ?=
+soak: build
+	$(GO) build -trimpath -o bin/lxmount-bench ./bench
+	$(SUDO) bin/lxmount-bench soak -lxmount bin/lxmount -duration $(SOAK_TIME) $(SOAK_FLAGS)
 
 demo: deps build
 	$(SUDO) bash scripts/demo.sh

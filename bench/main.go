@@ -17,10 +17,12 @@ func main() {
 		err = runMain(args)
 	case "read":
 		err = readMain(args)
+	case "soak":
+		err = soakMain(args)
 	case "serve-trivial":
 		err = serveTrivialMain(args)
 	default:
-		err = fmt.Errorf("unknown command %q (run, read, serve-trivial)", cmd)
+		err = fmt.Errorf("unknown command %q (run, read, soak, serve-trivial)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lxmount-bench "+cmd+":", err)

@@ -52,8 +52,8 @@ func DefaultPolicy() *Policy {
 // an attached container whose policy's fingerprint changed needs its files
 // remounted or re-rendered; one whose fingerprint is unchanged does not.
 func (p *Policy) Fingerprint() string {
-	return fmt.Sprintf("files=%s;cpu=%s;swap=%s;uptime=%s",
-		strings.Join(p.Files, ","), p.Options.CPUView, p.Options.Swap, p.Options.Uptime)
+	return fmt.Sprintf("files=%s;cpu=%s;swap=%s;uptime=%s;affinity=%s",
+		strings.Join(p.Files, ","), p.Options.CPUView, p.Options.Swap, p.Options.Uptime, p.Options.Affinity)
 }
 
 // policyKeys are the keys a [[policy]] table may hold.
@@ -140,8 +140,19 @@ func (d *decoder) policy(t map[string]any) *Policy {
 				files = d.files(key, m)
 			}
 		case "cpu":
-			if s, ok := d.option(key, v, "view", string(sources.CPUViewQuota), string(sources.CPUViewCpuset)); ok {
-				p.Options.CPUView = sources.CPUView(s)
+			if m, ok := d.table(key, v); ok {
+				for _, k := range d.keys(key, m, "key", []string{"view", "affinity"}) {
+					switch k {
+					case "view":
+						if s, ok := d.enum(child(key, k), m[k], []string{string(sources.CPUViewQuota), string(sources.CPUViewCpuset)}); ok {
+							p.Options.CPUView = sources.CPUView(s)
+						}
+					case "affinity":
+						if s, ok := d.enum(child(key, k), m[k], []string{string(sources.AffinityHost), string(sources.AffinityQuota)}); ok {
+							p.Options.Affinity = sources.AffinityMode(s)
+						}
+					}
+				}
 			}
 		case "memory":
 			if s, ok := d.option(key, v, "swap", string(sources.SwapCgroup), string(sources.SwapNone), string(sources.SwapHost)); ok {

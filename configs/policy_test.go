@@ -100,14 +100,14 @@ func TestParsePolicies(t *testing.T) {
 				`source = "host"`,
 			),
 			files:   allFiles(),
-			options: sources.Options{CPUView: sources.CPUViewCpuset, Swap: sources.SwapHost, Uptime: sources.UptimeHost},
+			options: sources.Options{CPUView: sources.CPUViewCpuset, Swap: sources.SwapHost, Uptime: sources.UptimeHost, Affinity: sources.AffinityHost},
 			loadavg: true,
 		},
 		{
 			name:    "swap none",
 			data:    doc(`[[policy]]`, `name = "s"`, `memory = { swap = "none" }`),
 			files:   allFiles(),
-			options: sources.Options{CPUView: sources.CPUViewQuota, Swap: sources.SwapNone, Uptime: sources.UptimeContainer},
+			options: sources.Options{CPUView: sources.CPUViewQuota, Swap: sources.SwapNone, Uptime: sources.UptimeContainer, Affinity: sources.AffinityHost},
 			loadavg: true,
 		},
 		{
@@ -177,7 +177,7 @@ func TestParsePoliciesEmptyFile(t *testing.T) {
 // TestPolicyErrors covers every validation message of a policy file, with
 // its exact position.
 func TestPolicyErrors(t *testing.T) {
-	const validFiles = "meminfo, cpuinfo, stat, uptime, loadavg, diskstats, swaps, cpu_online, sys_cpu, pressure_cpu, pressure_memory, pressure_io, pressure"
+	const validFiles = "meminfo, cpuinfo, stat, uptime, loadavg, diskstats, swaps, slabinfo, cpu_online, sys_cpu, pressure_cpu, pressure_memory, pressure_io, pressure"
 	const validMatch = "cgroup, runtime, id, name, kubernetes_namespace, kubernetes_pod, kubernetes_container, annotations"
 	tests := []struct {
 		name string
@@ -272,7 +272,12 @@ func TestPolicyErrors(t *testing.T) {
 		{
 			name: "unknown key in cpu",
 			data: doc(`[[policy]]`, `name = "a"`, `[policy.cpu]`, `veiw = "quota"`),
-			want: `p.toml:4:1: unknown key "veiw" in [policy.cpu] (valid: view)`,
+			want: `p.toml:4:1: unknown key "veiw" in [policy.cpu] (valid: view, affinity)`,
+		},
+		{
+			name: "unknown cpu affinity",
+			data: doc(`[[policy]]`, `name = "a"`, `[policy.cpu]`, `affinity = "cpuset"`),
+			want: `p.toml:4:1: unknown affinity "cpuset" in [policy.cpu] (valid: host, quota)`,
 		},
 		{
 			name: "cpu not a table",
@@ -394,6 +399,7 @@ func TestFingerprint(t *testing.T) {
 		`[[policy]]`, `name = "renamed"`, `match.cgroup = "/x"`,
 		`[[policy]]`, `name = "swapless"`, `memory.swap = "none"`,
 		`[[policy]]`, `name = "fewer"`, `files.diskstats = false`,
+		`[[policy]]`, `name = "affinity"`, `cpu.affinity = "quota"`, `cpu.view = "cpuset"`,
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -407,6 +413,12 @@ func TestFingerprint(t *testing.T) {
 	}
 	if a == swapless || a == fewer || swapless == fewer {
 		t.Errorf("options or files did not change the fingerprint: %s, %s, %s", a, swapless, fewer)
+	}
+	if o := ps[4].Options; o.Affinity != sources.AffinityQuota || o.CPUView != sources.CPUViewCpuset || ps[4].Fingerprint() == a {
+		t.Errorf("cpu.affinity = quota, cpu.view = cpuset: options %+v, fingerprint %s", o, ps[4].Fingerprint())
+	}
+	if ps[0].Options.Affinity != sources.AffinityHost {
+		t.Errorf("default affinity %q, want host", ps[0].Options.Affinity)
 	}
 }
 

@@ -74,14 +74,15 @@ const (
 
 // Options are the per-container rendering choices a policy makes.
 type Options struct {
-	CPUView CPUView
-	Swap    SwapMode
-	Uptime  UptimeSource
+	CPUView  CPUView
+	Swap     SwapMode
+	Uptime   UptimeSource
+	Affinity AffinityMode // sched_getaffinity(2), see sysinfo.go
 }
 
 // DefaultOptions is what a container gets when no policy says otherwise.
 func DefaultOptions() Options {
-	return Options{CPUView: CPUViewQuota, Swap: SwapCgroup, Uptime: UptimeContainer}
+	return Options{CPUView: CPUViewQuota, Swap: SwapCgroup, Uptime: UptimeContainer, Affinity: AffinityHost}
 }
 
 // Container is one container's static binding as the renderers see it. It

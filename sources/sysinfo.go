@@ -5,6 +5,27 @@ import (
 	"time"
 )
 
+// AffinityMode chooses what sched_getaffinity(2) reports to a container
+// created with lxmount's seccomp rule for it (lxmount-runc). nproc,
+// Python's os.sched_getaffinity and os.process_cpu_count, Go's
+// runtime.NumCPU, Node's os.availableParallelism and the thread pools
+// sized by them (OpenMP, make -j$(nproc), Go's GOMAXPROCS) count the CPUs
+// of the mask this call returns.
+type AffinityMode string
+
+const (
+	// AffinityHost leaves the call to the kernel: the cpuset, whatever
+	// the quota. The default.
+	AffinityHost AffinityMode = "host"
+	// AffinityQuota answers with the CPUs of the container's CPU view
+	// (its /sys/devices/system/cpu/online: the cpuset cut to the quota),
+	// within the thread's real mask. The mask is then narrower than the
+	// CPUs the thread may run on: a program that pins one thread per CPU
+	// of it (taskset, numactl, sched_setaffinity with that mask) uses
+	// only those CPUs, where the quota alone would let it run on any.
+	AffinityQuota AffinityMode = "quota"
+)
+
 // SysinfoFields chooses which parts of sysinfo(2) a container sees as its
 // own. A part left out keeps the host's values, so that sysinfo agrees
 // with the /proc files the container's policy virtualizes.

@@ -40,23 +40,36 @@ func (s *Supervisor) Sysinfo(initPID int, now time.Time) (sources.Sysinfo, bool)
 	return v, true
 }
 
-// AffinityAnnotation, set to "quota" on a container, makes its
-// sched_getaffinity(2) (when lxmount-runc added the rule for it) report
-// the CPUs its /sys/devices/system/cpu/online shows: nproc, Python's
-// os.process_cpu_count and thread pools sized by affinity then follow the
-// CPU quota. Off by default: the mask is then narrower than the CPUs the
-// container may run on, so a program that pins threads by it uses fewer.
+// AffinityAnnotation overrides, per container, the policy's [policy.cpu]
+// affinity (sources.AffinityMode): "quota" makes its sched_getaffinity(2)
+// (when lxmount-runc added the rule for it) report the CPUs its
+// /sys/devices/system/cpu/online shows, "host" leaves the call to the
+// kernel (the cpuset).
 const AffinityAnnotation = "lxmount.io/sched-getaffinity"
+
+// affinityQuota reports whether the container of a answers
+// sched_getaffinity(2) with its CPU view: its annotation when set, else
+// its policy's option.
+func affinityQuota(a *attachment) bool {
+	switch sources.AffinityMode(a.c.Annotations[AffinityAnnotation]) {
+	case sources.AffinityQuota:
+		return true
+	case sources.AffinityHost:
+		return false
+	}
+	return a.choice.Options.Affinity == sources.AffinityQuota
+}
 
 // CPUs returns the CPUs the attached container whose init is initPID
 // sees, for sched_getaffinity(2), when it asks for the affinity answer
-// (AffinityAnnotation) and mounts its CPU view (cpu_online).
+// (affinityQuota) and mounts its CPU view (sys_cpu, or cpu_online
+// where sys_cpu is off).
 func (s *Supervisor) CPUs(initPID int) ([]int, bool) {
 	a := s.byInitPID(initPID)
-	if a == nil || a.c.Annotations[AffinityAnnotation] != "quota" {
+	if a == nil || !affinityQuota(a) {
 		return nil, false
 	}
-	if files, _ := a.served(); !slices.Contains(files, "cpu_online") {
+	if files, _ := a.served(); !slices.Contains(files, "sys_cpu") && !slices.Contains(files, "cpu_online") {
 		return nil, false
 	}
 	cpus, err := a.src.VisibleCPUs()

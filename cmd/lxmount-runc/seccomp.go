@@ -10,6 +10,7 @@ import (
 	"github.com/lxmount/lxmount/configs"
 	"github.com/lxmount/lxmount/oci"
 	"github.com/lxmount/lxmount/seccompagent"
+	"github.com/lxmount/lxmount/sources"
 )
 
 // Annotations a bundle may carry to change what lxmount-runc adds.
@@ -18,14 +19,16 @@ const (
 	sysinfoAnnotation = "lxmount.io/sysinfo"
 	// timensAnnotation=true adds a time namespace (crun).
 	timensAnnotation = "lxmount.io/timens"
-	// affinityAnnotation=quota adds sched_getaffinity to the notify rule
-	// (supervisor.AffinityAnnotation: the daemon then answers it).
+	// affinityAnnotation=quota adds sched_getaffinity to the notify rule,
+	// =host keeps it out whatever the policies say
+	// (supervisor.AffinityAnnotation: the daemon answers by it too).
 	affinityAnnotation = "lxmount.io/sched-getaffinity"
 )
 
 // prepareSeccomp adds, unless lxmount.toml's sysinfo = false or the
 // bundle's annotations say otherwise, the notify rule for sysinfo (and
-// sched_getaffinity when asked) with the fd holder's listener, and, with
+// sched_getaffinity when asked: see wantsAffinity) with the fd holder's
+// listener, and, with
 // crun and lxmount.io/timens=true, a time namespace whose CLOCK_BOOTTIME
 // starts at the container's creation. The holder is started first when none runs: runc and crun
 // refuse to create a container whose listener does not answer, so
@@ -43,7 +46,7 @@ func prepareSeccomp(data []byte, b oci.Bundle, opts options, lxmount, runtimeNam
 	}
 	if d.Sysinfo && !strings.EqualFold(b.Annotations[sysinfoAnnotation], "false") {
 		names := []string{"sysinfo"}
-		if b.Annotations[affinityAnnotation] == "quota" {
+		if wantsAffinity(path, b.Annotations, warn) {
 			names = append(names, "sched_getaffinity")
 		}
 		argv := []string{lxmount, "seccomp-holder", "--state-dir", d.StateDir}
@@ -73,4 +76,31 @@ func prepareSeccomp(data []byte, b oci.Bundle, opts options, lxmount, runtimeNam
 		}
 	}
 	return data
+}
+
+// wantsAffinity reports whether the container's sched_getaffinity(2)
+// goes to the daemon: the annotation says quota, or, unless it says
+// host, a policy of lxmount.toml's policy directory sets [policy.cpu]
+// affinity = "quota". The policy that will match is decided at attach
+// (by cgroup, image, labels the runtime has not made yet), so every
+// policy counts here; the daemon lets the calls of a container whose
+// policy does not ask for it through (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
+func wantsAffinity(configPath string, ann map[string]string, warn io.Writer) bool {
+	switch sources.AffinityMode(ann[affinityAnnotation]) {
+	case sources.AffinityQuota:
+		return true
+	case sources.AffinityHost:
+		return false
+	}
+	set, err := configs.Load(configPath)
+	if err != nil {
+		fmt.Fprintf(warn, "lxmount-runc: %v; sched_getaffinity(2) is the kernel's\n", err)
+		return false
+	}
+	for _, p := range set.Policies {
+		if p.Options.Affinity == sources.AffinityQuota {
+			return true
+		}
+	}
+	return false
 }

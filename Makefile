@@ -9,6 +9,13 @@
 #                   then test-v2
 #   make test-v2    the tests of integration/v2vm/tests.list inside a qemu VM on a pure
 #                   cgroup v2 kernel (integration/v2vm/README.md); sudo only for apt-get
+#   make test-nri-containerd
+#                   opt-in, not part of `make test` (nor CI): the NRI plugin through a real
+#                   containerd with NRI and its CRI (integration/nri_containerd_test.go, build
+#                   tag nri_containerd; root); builds its binaries first if missing
+#                   (nri-containerd-deps: containerd, its runc shim and ctr from the Go module
+#                   proxy, about 20 minutes on 2 vCPUs, and the CRI client of
+#                   integration/testdata/criclient) into NRI_CONTAINERD_BIN
 #   make fuzz       every fuzz target (func Fuzz* in *_test.go) for FUZZTIME (60s) each
 #   make bench      benchmarks: the renderers in sources/ (go test -bench), then
 #                   bin/lxmount-bench (root): lxmount against procfs, LXCFS and a
@@ -44,7 +51,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # host it starts as it would for any lxcfs install).
 DEB_PACKAGES := fuse3 procps runc crun busybox-static util-linux python3-psutil nodejs lxcfs containerd podman docker.io nginx-light
 
-.PHONY: all deps build vet test-unit test test-v2 fuzz bench demo install uninstall clean
+.PHONY: all deps build vet test-unit test test-v2 test-nri-containerd nri-containerd-deps fuzz bench demo install uninstall clean
 
 all: build
 
@@ -108,6 +115,29 @@ fuzz:
 # as root inside the VM, and run.sh uses sudo for apt-get when it needs to.
 test-v2:
 	GO="$(GO)" bash integration/v2vm/run.sh
+
+# Debian 12's containerd is 1.6, without NRI: the opt-in containerd test
+# needs a release with it (>= 1.7; NRI is on by default from 2.0), built
+# with `go install` into NRI_CONTAINERD_BIN (a cache under build/, which
+# `make clean` keeps), not into the project's go.mod. The CRI client is its
+# own module (integration/testdata/criclient) for the same reason.
+NRI_CONTAINERD_VERSION ?= v2.4.2
+NRI_CONTAINERD_BIN ?= $(CURDIR)/build/cache/containerd-nri/bin
+NRI_CONTAINERD_MOD := github.com/containerd/containerd/v2/cmd
+
+nri-containerd-deps: $(NRI_CONTAINERD_BIN)/containerd $(NRI_CONTAINERD_BIN)/criclient
+
+$(NRI_CONTAINERD_BIN)/containerd:
+	GOBIN="$(NRI_CONTAINERD_BIN)" $(GO) install $(NRI_CONTAINERD_MOD)/containerd@$(NRI_CONTAINERD_VERSION) \
+		$(NRI_CONTAINERD_MOD)/containerd-shim-runc-v2@$(NRI_CONTAINERD_VERSION) \
+		$(NRI_CONTAINERD_MOD)/ctr@$(NRI_CONTAINERD_VERSION)
+
+$(NRI_CONTAINERD_BIN)/criclient: integration/testdata/criclient/main.go integration/testdata/criclient/go.mod integration/testdata/criclient/go.sum
+	cd integration/testdata/criclient && $(GO) build -o "$@" .
+
+test-nri-containerd: nri-containerd-deps
+	$(SUDO) env LXMOUNT_NRI_CONTAINERD_BIN="$(NRI_CONTAINERD_BIN)" $(GO) test -count=1 -timeout 10m \
+		-tags nri_containerd -run '^TestNRIContainerd$$' -v ./integration/
 
 # The Go benchmarks run briefly (-benchtime) to keep the whole target at a
 # few minutes; lxmount-bench needs root and LXCFS (installed only when

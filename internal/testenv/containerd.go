@@ -56,6 +56,9 @@ type Containerd struct {
 
 	ownNS bool // Namespace is this test's alone (startContainerd)
 	d     *daemon
+	// ctrBin is the ctr that Ctr runs, CtrPath unless set (StartCRIContainerd);
+	// socketDir where the shims put their sockets, shimSocketDir unless set.
+	ctrBin, socketDir string
 }
 
 // StartContainerd starts Debian's containerd with a generated config.toml
@@ -174,7 +177,11 @@ func (c *Containerd) Ctr(args ...string) (stdout, stderr string, err error) {
 
 // ctrNS is Ctr in namespace ns.
 func (c *Containerd) ctrNS(ns string, args ...string) (stdout, stderr string, err error) {
-	return runClient(nil, CtrPath, append([]string{"-a", c.Address, "-n", ns}, args...)...)
+	ctr := CtrPath
+	if c.ctrBin != "" {
+		ctr = c.ctrBin
+	}
+	return runClient(nil, ctr, append([]string{"-a", c.Address, "-n", ns}, args...)...)
 }
 
 // ImportRootfs imports the root filesystem at rootfsDir as the image ref
@@ -223,7 +230,11 @@ func (c *Containerd) cleanup(t testing.TB) {
 	killProcs(t, "containerd", c.Dir) // shims are started with -address <Dir>/containerd.sock
 	for _, p := range shimIDs {
 		sum := sha256.Sum256([]byte(filepath.Join(c.Address, p[0], p[1])))
-		sock := filepath.Join(shimSocketDir, hex.EncodeToString(sum[:]))
+		dir := shimSocketDir
+		if c.socketDir != "" {
+			dir = c.socketDir
+		}
+		sock := filepath.Join(dir, hex.EncodeToString(sum[:]))
 		if _, err := os.Lstat(sock); err == nil {
 			t.Errorf("containerd cleanup: shim socket %s of %s/%s left, removing it", sock, p[0], p[1])
 			_ = os.Remove(sock)

@@ -118,6 +118,12 @@ type ociPlatform struct {
 //	blobs/sha256/<config>
 //	blobs/sha256/<layer>
 func WriteOCIArchive(rootfsDir, ref string, w io.Writer) error {
+	return WriteOCIArchiveCmd(rootfsDir, ref, []string{"/bin/sh"}, w)
+}
+
+// WriteOCIArchiveCmd is WriteOCIArchive with cmd as the config's Cmd (a
+// CRI sandbox image's must keep running: e.g. sleep).
+func WriteOCIArchiveCmd(rootfsDir, ref string, cmd []string, w io.Writer) error {
 	var layer bytes.Buffer
 	if err := WriteRootfsTar(rootfsDir, &layer); err != nil {
 		return err
@@ -129,7 +135,7 @@ func WriteOCIArchive(rootfsDir, ref string, w io.Writer) error {
 		"os":           "linux",
 		"config": map[string]any{
 			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd": []string{"/bin/sh"},
+			"Cmd": cmd,
 		},
 		// Uncompressed, so the layer's digest is also its diff ID.
 		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{layerDesc.Digest}},

@@ -39,6 +39,7 @@ var files = []File{
 	{Name: "loadavg", Target: "/proc/loadavg", render: renderLoadavg},
 	{Name: "diskstats", Target: "/proc/diskstats", render: renderDiskstats},
 	{Name: "swaps", Target: "/proc/swaps", render: renderSwaps},
+	{Name: "slabinfo", Target: "/proc/slabinfo", Follows: "meminfo", render: renderSlabinfo, available: slabinfoAvailable},
 	{Name: "cpu_online", Target: "/sys/devices/system/cpu/online", render: renderCPUOnline},
 	{Name: "sys_cpu", Target: "/sys/devices/system/cpu", Follows: "cpu_online", tree: sysCPUTree},
 	{Name: "pressure_cpu", Target: "/proc/pressure/cpu", render: renderPressureCPU, available: pressureAvailable("cpu")},

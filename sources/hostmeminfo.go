@@ -48,6 +48,8 @@ const (
 	mfAnonHugePages
 	mfShmemHugePages
 	mfFileHugePages
+	mfZswap
+	mfZswapped
 	mfCount
 )
 
@@ -107,6 +109,10 @@ func meminfoFieldOf(name []byte) meminfoField {
 		return mfShmemHugePages
 	case "FileHugePages":
 		return mfFileHugePages
+	case "Zswap":
+		return mfZswap
+	case "Zswapped":
+		return mfZswapped
 	}
 	return mfNone
 }

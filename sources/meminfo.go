@@ -142,7 +142,39 @@ func meminfoView(h meminfoValues, m Memory, swap SwapMode) meminfoValues {
 		v.set(mfSwapTotal, sw.total)
 		v.set(mfSwapFree, sw.free)
 	}
+	meminfoZswap(&v, h, m, swap)
 	return v
+}
+
+// meminfoZswap sets Zswap (the compressed pool, fs/proc/meminfo.c
+// zswap_total_pages) and Zswapped (the pages stored in it, uncompressed),
+// lines the host has only with CONFIG_ZSWAP (Meminfo adds no line).
+//
+// v2 since 5.19: memory.stat zswap and zswapped, as in LXCFS. v1 has no
+// counters (LXCFS prints 0 there, a value it does not know): the host's
+// lines stay, capped at the container's swap in use. A page in zswap keeps
+// its swap entry, which v1 charges to memsw and not to usage, so the
+// container's zswapped pages are part of memsw - usage; the pool holds them
+// compressed. With no swap shown (SwapNone, no swap accounting) both are
+// 0; SwapHost keeps the host's, as for the other swap lines.
+func meminfoZswap(v *meminfoValues, h meminfoValues, m Memory, swap SwapMode) {
+	s := m.Stat
+	switch {
+	case swap == SwapHost:
+	case swap == SwapNone || m.NoSwapAccounting:
+		v.set(mfZswap, 0)
+		v.set(mfZswapped, 0)
+	case s.Zswap.Known || s.Zswapped.Known:
+		meminfoSet(v, mfZswap, s.Zswap)
+		meminfoSet(v, mfZswapped, s.Zswapped)
+	case m.SwapUsage.Known:
+		inUse := m.SwapUsage.Bytes / 1024
+		for _, f := range []meminfoField{mfZswap, mfZswapped} {
+			if kb, ok := h.get(f); ok && kb > inUse {
+				v.set(f, inUse)
+			}
+		}
+	}
 }
 
 // meminfoSet sets f to the sum of parts in kB when all of them are known.

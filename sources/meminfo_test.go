@@ -250,6 +250,11 @@ func checkMeminfoMapping(t *testing.T, cg Cgroup, want map[string]uint64) {
 	out := Meminfo(nil, host, m, SwapCgroup)
 	checkMeminfoShape(t, host, out, SwapCgroup)
 	for f := mfNone + 1; f < mfCount; f++ {
+		if f == mfZswap || f == mfZswapped {
+			// The v2 host (6.1 cloud kernel, CONFIG_ZSWAP=n) has no zswap
+			// lines: TestMeminfoZswap covers them.
+			continue
+		}
 		name := meminfoFieldName(f)
 		w, ok := want[name]
 		if !ok {
@@ -268,7 +273,7 @@ func meminfoFieldName(f meminfoField) string {
 		"SwapCached", "Active", "Inactive", "Active(anon)", "Inactive(anon)", "Active(file)",
 		"Inactive(file)", "Unevictable", "SwapTotal", "SwapFree", "Dirty", "Writeback",
 		"AnonPages", "Mapped", "Shmem", "Slab", "SReclaimable", "SUnreclaim", "AnonHugePages",
-		"ShmemHugePages", "FileHugePages"} {
+		"ShmemHugePages", "FileHugePages", "Zswap", "Zswapped"} {
 		if meminfoFieldOf([]byte(n)) == f {
 			return n
 		}
@@ -447,5 +452,81 @@ func BenchmarkMeminfoRender(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dst = Meminfo(dst[:0], host, m, SwapCgroup)
+	}
+}
+
+// TestMeminfoZswap covers the Zswap and Zswapped lines: v2 counters, the
+// host's capped at the swap in use where there are none (v1), 0 with no
+// swap shown, the host's with SwapHost, and no line where the host has
+// none. The host is the v1 fixture (6.18, CONFIG_ZSWAP=y, both 0 kB) with
+// values put in.
+func TestMeminfoZswap(t *testing.T) {
+	fixture := memReadFixture(t, memV1Proc, "meminfo")
+	host := bytes.Replace(fixture, []byte("Zswap:                 0 kB\n"), []byte("Zswap:              3000 kB\n"), 1)
+	host = bytes.Replace(host, []byte("Zswapped:              0 kB\n"), []byte("Zswapped:           9000 kB\n"), 1)
+	if bytes.Equal(host, fixture) || len(host) != len(fixture) {
+		t.Fatal("fixture has no zswap lines to edit")
+	}
+	base := Memory{Version: 2, Limit: memKnown(256 << 20), Usage: memKnown(64 << 20),
+		SwapLimit: memKnown(MemUnlimited), SwapUsage: memKnown(4 << 20)}
+	v2 := base
+	v2.Stat.Zswap, v2.Stat.Zswapped = memKnown(1<<10), memKnown(2<<10)
+	v1 := base
+	v1.Version = 1
+	v1big := v1
+	v1big.SwapUsage = memKnown(1 << 30)
+	v1noacct := v1
+	v1noacct.SwapUsage, v1noacct.SwapLimit, v1noacct.NoSwapAccounting = MemBytes{}, MemBytes{}, true
+	v1unknown := v1
+	v1unknown.SwapUsage = MemBytes{}
+	tests := []struct {
+		name                string
+		host                []byte
+		m                   Memory
+		swap                SwapMode
+		zswap, zswapped     uint64
+		noLines, hostOutput bool
+	}{
+		{name: "v2 counters", host: host, m: v2, zswap: 1, zswapped: 2},
+		{name: "v1 capped at swap in use", host: host, m: v1, zswap: 3000, zswapped: 4096},
+		{name: "v1 within swap in use", host: host, m: v1big, zswap: 3000, zswapped: 9000},
+		{name: "v1 swap in use unknown", host: host, m: v1unknown, zswap: 3000, zswapped: 9000},
+		{name: "no swap accounting", host: host, m: v1noacct, zswap: 0, zswapped: 0},
+		{name: "swap none", host: host, m: v2, swap: SwapNone, zswap: 0, zswapped: 0},
+		{name: "swap host", host: host, m: v2, swap: SwapHost, zswap: 3000, zswapped: 9000},
+		{name: "host without zswap", host: memReadFixture(t, memV2Proc, "meminfo"), m: v2, noLines: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := Meminfo(nil, tc.host, tc.m, tc.swap)
+			checkMeminfoShape(t, tc.host, out, tc.swap)
+			if tc.noLines {
+				if bytes.Contains(out, []byte("Zswap")) {
+					t.Errorf("zswap lines added:\n%s", out)
+				}
+				return
+			}
+			if got := meminfoValue(t, out, "Zswap"); got != tc.zswap {
+				t.Errorf("Zswap = %d kB, want %d", got, tc.zswap)
+			}
+			if got := meminfoValue(t, out, "Zswapped"); got != tc.zswapped {
+				t.Errorf("Zswapped = %d kB, want %d", got, tc.zswapped)
+			}
+		})
+	}
+}
+
+// TestParseMemoryStatV2Zswap maps the zswap keys, in a memory.stat line
+// order of a 6.x kernel (zswap and zswapped follow shmem).
+func TestParseMemoryStatV2Zswap(t *testing.T) {
+	s, err := ParseMemoryStatV2([]byte("anon 1\nfile 2\nshmem 3\nzswap 4\nzswapped 5\nfile_mapped 6\nzswpin 7\nzswpout 8\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Zswap != memKnown(4) || s.Zswapped != memKnown(5) || s.Shmem != memKnown(3) || s.FileMapped != memKnown(6) {
+		t.Errorf("got %+v", s)
+	}
+	if v1, _ := ParseMemoryStatV1([]byte("zswap 4\nzswapped 5\n")); v1.Zswap.Known || v1.Zswapped.Known {
+		t.Errorf("v1 parser read zswap keys: %+v", v1)
 	}
 }

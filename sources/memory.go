@@ -381,6 +381,13 @@ type MemoryStat struct {
 	Slab              MemBytes // v2 slab (since 5.9); v1 has no slab counter
 	SlabReclaimable   MemBytes // v2 slab_reclaimable
 	SlabUnreclaimable MemBytes // v2 slab_unreclaimable
+	// Zswap is v2 zswap (since 5.19): the compressed zswap pool memory
+	// charged to the cgroup; no v1 counter (zswap is charged on v2 only,
+	// mm/memcontrol.c obj_cgroup_charge_zswap).
+	Zswap MemBytes
+	// Zswapped is v2 zswapped (since 5.19): the cgroup's pages stored in
+	// zswap, uncompressed size; no v1 counter.
+	Zswapped MemBytes
 	// HierarchicalLimit is v1 hierarchical_memory_limit, the smallest
 	// memory.limit_in_bytes up the tree; MemUnlimited when none is set.
 	HierarchicalLimit MemBytes
@@ -520,6 +527,10 @@ func (s *MemoryStat) v2Field(key []byte) (*MemBytes, bool) {
 		return &s.SlabReclaimable, false
 	case "slab_unreclaimable":
 		return &s.SlabUnreclaimable, false
+	case "zswap":
+		return &s.Zswap, false
+	case "zswapped":
+		return &s.Zswapped, false
 	}
 	return nil, false
 }

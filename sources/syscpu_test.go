@@ -109,6 +109,11 @@ func sysCPUContainer(t *testing.T, cpuset, cpuMax string, view CPUView) *Contain
 	dir := cpuCopyDir(t, "testdata/v2/limited")
 	cpuWrite(t, dir, "cpuset.cpus.effective", cpuset+"\n")
 	cpuWrite(t, dir, "cpu.max", cpuMax+"\n")
+	// The capture's cpufreq directory is empty, as on the host it was
+	// taken from, and git keeps no empty directory: a fresh clone lacks it.
+	if err := os.MkdirAll("testdata/syscpu/sys/devices/system/cpu/cpufreq", 0o755); err != nil {
+		t.Fatal(err)
+	}
 	host := Host{ProcRoot: "testdata/v2/proc", SysRoot: "testdata/syscpu/sys"}
 	return NewContainer(host, Cgroup{V2: dir}, cpuNowV2, Options{CPUView: view})
 }

@@ -85,6 +85,7 @@ test-unit:
 # CI is passed through explicitly because sudo resets the environment.
 test: deps build vet
 	$(SUDO) env CI="$(CI)" $(GO) test -count=1 -timeout 14m ./...
+	$(GO) build -trimpath -o bin/lxmount-bench ./bench && $(SUDO) bin/lxmount-bench soak -lxmount bin/lxmount -duration 20s -containers 8 -nested 5 -kills 2 -heal-gap-ok
 	$(call run_fuzz,$(FUZZ_TEST_TIME))
 	$(MAKE) --no-print-directory test-v2
 

@@ -48,6 +48,7 @@ type soakConfig struct {
 	margin     time.Duration
 	keep       bool
 	healGapOK  bool
+	nestedInit bool
 }
 
 // soakHungFUSE is the hostile container's entrypoint (as in
@@ -81,6 +82,7 @@ func soakMain(args []string) error {
 	fs.DurationVar(&c.pace, "pace", 20*time.Millisecond, "pause of each reader between two rounds of all its files")
 	fs.DurationVar(&c.margin, "heal-margin", 250*time.Millisecond, "a heal window lasts from the kill until the heal's reconcile returned, plus this")
 	fs.BoolVar(&c.healGapOK, "heal-gap-ok", false, "do not fail on wrong reads inside heal windows (a heal unmounts the dead mounts before it mounts fresh ones: the host's files show in between; docs/benchmarks.md)")
+	fs.BoolVar(&c.nestedInit, "nested-by-init", false, "the nested container's init makes its namespaces itself (unshare -pmf --mount-proc chain as its entrypoint): its processes see the kernel's files, so its reads are not checked; reproduces the recovery bug of docs/benchmarks.md")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory (daemon log) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -144,12 +146,14 @@ type soakWorld struct {
 	root string
 	in   *instance
 
-	mu      sync.Mutex
-	live    map[string]*soakCtr
-	churned []*soakCtr // alive, oldest first
-	seq     int
-	pids    []int // every process the soak started, for the end check
-	closing atomic.Bool
+	mu        sync.Mutex
+	live      map[string]*soakCtr
+	churned   []*soakCtr // alive, oldest first
+	seq       int
+	pids      []int // every process the soak started, for the end check
+	closing   atomic.Bool
+	spawnOnce sync.Once
+	spawnc    chan func()
 
 	reads, wrong, wrongIn, failedIn, failedOut atomic.Int64
 	windows                                    []window // guarded by mu
@@ -236,11 +240,7 @@ func (w *soakWorld) run(dir string) error {
 		}
 	}
 	if c.nested > 0 {
-		var argv []string
-		for range c.nested {
-			argv = append(argv, "unshare", "-pmf", "--mount-proc")
-		}
-		if _, err := w.add("nested", soakLimits(2), append(argv, "sleep", "1000000")...); err != nil {
+		if err := w.addNested(); err != nil {
 			return err
 		}
 	}
@@ -318,7 +318,7 @@ func (w *soakWorld) add(kind string, l limits, argv ...string) (*soakCtr, error)
 	args = append(args, "unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--kill-child")
 	c.cmd = exec.Command("/bin/sh", append(args, argv...)...)
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := c.cmd.Start(); err != nil {
+	if err := w.spawn(c.cmd); err != nil {
 		return nil, err
 	}
 	w.mu.Lock()
@@ -359,6 +359,75 @@ func (w *soakWorld) add(kind string, l limits, argv ...string) (*soakCtr, error)
 	return c, nil
 }
 
+// addNested adds a container that nests -nested pid and mount namespaces
+// (unshare -pmf, each inside the previous one), made after it was
+// attached, from inside it (nsenter into its mount and pid namespaces, in
+// its cgroup): every nested namespace is a copy holding lxmount's mounts,
+// and reconcile finds -nested more "containers" in its cgroup, which must
+// share its binding (no fd or goroutine per nested namespace). Its
+// reader reads in the container's own namespace. (Made by the init's
+// own exec, `unshare -pmf --mount-proc` moves the init into a new
+// namespace with a fresh procfs over the one lxmount mounted on, so the
+// container's processes see the kernel's files: the container's own
+// doing, not lxmount's.)
+func (w *soakWorld) addNested() error {
+	if w.c.nestedInit {
+		var argv []string
+		for range w.c.nested {
+			argv = append(argv, "unshare", "-pmf", "--mount-proc")
+		}
+		_, err := w.add("nested", soakLimits(2), append(argv, "sleep", "1000000")...)
+		return err
+	}
+	c, err := w.add("nested", soakLimits(2))
+	if err != nil {
+		return err
+	}
+	args := []string{"-c", joinScript, "join", strconv.Itoa(len(c.cg.Dirs))}
+	args = append(args, c.cg.Dirs...)
+	args = append(args, "nsenter", "-t", strconv.Itoa(c.init), "-m", "-p", "--")
+	for range w.c.nested {
+		args = append(args, "unshare", "-pmf")
+	}
+	cmd := exec.Command("/bin/sh", append(args, "sleep", "1000000")...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := w.spawn(cmd); err != nil {
+		return err
+	}
+	go func() { _ = cmd.Wait() }() // killed with the container's cgroup
+	w.mu.Lock()
+	w.pids = append(w.pids, cmd.Process.Pid)
+	w.mu.Unlock()
+	deadline := time.Now().Add(15 * time.Second)
+	for len(cgroupPIDs(c.cg)) < w.c.nested+3 { // the init, nsenter, the unshares, the sleep
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d nested namespaces not made in 15 s (%d processes)", c.name, w.c.nested, len(cgroupPIDs(c.cg)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// spawn starts cmd from the soak's spawner thread. The parent-death
+// signal is sent when the thread that forked the child exits, not the
+// process: started from any thread, a container was killed when a
+// reader's throwaway thread (mountns.Do) that the Go runtime had run the
+// fork on ended with its reader.
+func (w *soakWorld) spawn(cmd *exec.Cmd) error {
+	w.spawnOnce.Do(func() {
+		w.spawnc = make(chan func())
+		go func() {
+			runtime.LockOSThread() // for good: this thread lives as long as the soak
+			for f := range w.spawnc {
+				f()
+			}
+		}()
+	})
+	errc := make(chan error, 1)
+	w.spawnc <- func() { errc <- cmd.Start() }
+	return <-errc
+}
+
 // waitInit waits until the container's init (the unshare's child) runs
 // and a sleep runs in its cgroup (the hostile one has mounted its FUSE
 // then; the nested one has made all its namespaces).
@@ -392,6 +461,9 @@ func (w *soakWorld) waitInit(c *soakCtr) error {
 // its mount namespace, each read checked, until c.stop.
 func (w *soakWorld) read(c *soakCtr) {
 	defer close(c.done)
+	if c.kind == "nested" && w.c.nestedInit {
+		return // its processes see the kernel's files: see -nested-by-init
+	}
 	err := c.ns.Do(func() error {
 		for !c.stop.Load() {
 			for _, t := range c.targets {
@@ -408,7 +480,7 @@ func (w *soakWorld) read(c *soakCtr) {
 				if err == nil && wrong == nil {
 					wrong = soakCheck(t, b, c.exp)
 				}
-				w.record(c, t, t0, err, wrong)
+				w.record(c, t, t0, time.Now(), err, wrong)
 			}
 			time.Sleep(w.c.pace)
 		}
@@ -419,14 +491,15 @@ func (w *soakWorld) read(c *soakCtr) {
 	}
 }
 
-// record counts one read; failed reads are classified by the heal
-// windows at the time the read started.
-func (w *soakWorld) record(c *soakCtr, target string, t0 time.Time, err, wrong error) {
+// record counts one read, made from t0 to t1; a failed or wrong read is
+// in a heal window when the two overlap (a read in flight at the kill
+// fails: the connection is aborted).
+func (w *soakWorld) record(c *soakCtr, target string, t0, t1 time.Time, err, wrong error) {
 	w.reads.Add(1)
 	if err == nil && wrong == nil {
 		return
 	}
-	in := w.inWindow(t0)
+	in, off := w.inWindow(t0, t1)
 	what := "failed"
 	switch {
 	case err != nil && in:
@@ -441,12 +514,12 @@ func (w *soakWorld) record(c *soakCtr, target string, t0 time.Time, err, wrong e
 		w.wrong.Add(1)
 		what, err = "wrong", wrong
 	}
-	where := "outside heal windows"
+	where := "outside heal windows, " + off
 	if in {
 		where = "in a heal window"
 	}
 	// The first few of each kind (container kind, file, what, where).
-	key := c.kind + " " + what + " " + where
+	key := c.kind + " " + what + " " + strconv.FormatBool(in)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.sampled[key] < 2 && len(w.samples) < 40 {
@@ -455,15 +528,31 @@ func (w *soakWorld) record(c *soakCtr, target string, t0 time.Time, err, wrong e
 	}
 }
 
-func (w *soakWorld) inWindow(t time.Time) bool {
+// inWindow reports whether [t0, t1] overlaps a heal window (with its
+// margin); when not, off says how far the nearest one is.
+func (w *soakWorld) inWindow(t0, t1 time.Time) (bool, string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	off := "no heal window yet"
+	best := time.Duration(1<<63 - 1)
 	for _, win := range w.windows {
-		if !t.Before(win.from) && (win.to.IsZero() || !t.After(win.to.Add(w.c.margin))) {
-			return true
+		if win.to.IsZero() {
+			if !t1.Before(win.from) {
+				return true, ""
+			}
+		} else if !t1.Before(win.from) && !t0.After(win.to.Add(w.c.margin)) {
+			return true, ""
+		}
+		if d := win.from.Sub(t1); d > 0 && d < best {
+			best, off = d, fmt.Sprintf("%s before a kill", d.Round(time.Millisecond))
+		}
+		if !win.to.IsZero() {
+			if d := t0.Sub(win.to); d > 0 && d < best {
+				best, off = d, fmt.Sprintf("%s after a heal's reconcile returned", d.Round(time.Millisecond))
+			}
 		}
 	}
-	return false
+	return false, off
 }
 
 // churnOnce destroys the oldest churned container when the pool is full
@@ -616,7 +705,7 @@ func (w *soakWorld) steady(want int) (soakUse, error) {
 			break
 		}
 		if time.Now().After(deadline) {
-			w.fail("steady state: the daemon lists %d containers, want %d", len(st.Containers), want)
+			w.fail("steady state: the daemon lists %d containers, want %d, all healthy (the hostile one: degraded)", len(st.Containers), want)
 			w.healthy(st, true)
 			break
 		}

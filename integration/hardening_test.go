@@ -102,7 +102,7 @@ func TestHostileContainerDoesNotStallDaemon(t *testing.T) {
 	normal := startNamespaced(t, newCgroup(t, tag, limit256MiB, 0, 0))
 	in := newInstance(t, "", "/lxmount-test-"+tag+"*")
 	in.writeConfig(reconcileOnly)
-	in.startDaemonWith("--call-timeout", "1s")
+	in.startDaemonWith("--call-timeout", "3s")
 	daemon := in.daemonPID()
 
 	var wg sync.WaitGroup
@@ -115,17 +115,19 @@ func TestHostileContainerDoesNotStallDaemon(t *testing.T) {
 		_, hungErr, hungCode, hungTook = in.timed("attach", strconv.Itoa(whole.PID))
 	}()
 	time.Sleep(200 * time.Millisecond) // the hostile attach is under way
-	if _, se, code, took := in.timed("attach", strconv.Itoa(normal.PID)); code != 0 || took > 900*time.Millisecond {
+	// The bounds are far below a stall (minutes before the fixes) and
+	// above what a CLI round trip costs in the emulated v2 VM.
+	if _, se, code, took := in.timed("attach", strconv.Itoa(normal.PID)); code != 0 || took > 3*time.Second {
 		t.Errorf("attach of a normal container beside a hostile one: exit %d after %v: %s", code, took, se)
 	}
 	wg.Wait()
 	if hungCode != 1 || !strings.Contains(hungErr, "did not return in time") || hungTook > 5*time.Second {
-		t.Errorf("attach of the container with a hung /proc: exit %d after %v: %q; want a failure after about 1s", hungCode, hungTook, hungErr)
+		t.Errorf("attach of the container with a hung /proc: exit %d after %v: %q; want a failure after about 3s (--call-timeout)", hungCode, hungTook, hungErr)
 	}
 	threads := threadsOf(t, daemon)
 	for range 3 {
 		_, se, code, took := in.timed("attach", strconv.Itoa(whole.PID))
-		if code != 1 || !strings.Contains(se, "stuck") || took > 500*time.Millisecond {
+		if code != 1 || !strings.Contains(se, "stuck") || took > 2*time.Second {
 			t.Errorf("attach of the quarantined container: exit %d after %v: %q; want an at-once refusal", code, took, se)
 		}
 	}
@@ -134,7 +136,7 @@ func TestHostileContainerDoesNotStallDaemon(t *testing.T) {
 	}
 
 	out, se, code, took := in.timed("attach", strconv.Itoa(file.PID))
-	if code != 0 || took > 900*time.Millisecond {
+	if code != 0 || took > 3*time.Second {
 		t.Errorf("attach of the container with a hung /proc/meminfo: exit %d after %v: %s %s", code, took, out, se)
 	}
 	res, _, _, took := in.timed("reconcile")

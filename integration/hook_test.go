@@ -83,10 +83,15 @@ func (r firstRead) wantHost(t *testing.T) {
 // newHookInstance is newInstance for the hook, which reads only the
 // configuration file: socket and state_dir are in it. The reconcile loop
 // and the event watch are off, so only the hook attaches. No daemon runs
-// yet.
+// yet. hook_timeout is 20 s unless extra sets it: starting a daemon from
+// the hook takes seconds in the emulated v2 VM, and the bound itself is
+// TestHookBound's.
 func newHookInstance(t *testing.T, extra string, cgroupGlobs ...string) *instance {
 	t.Helper()
 	in := newInstance(t, "0s", cgroupGlobs...)
+	if !strings.Contains(extra, "hook_timeout") {
+		extra = "hook_timeout = \"20s\"\n" + extra
+	}
 	in.writeConfig(fmt.Sprintf("socket = %q\nstate_dir = %q\nreconcile_interval = \"0s\"\nevents = false\n%s", in.socket, in.stateDir, extra))
 	return in
 }

@@ -30,7 +30,7 @@ import (
 // among them, and the daemon is killed with SIGKILL -kills times and
 // healed by `lxmount reconcile`. It passes when no read was wrong, no read
 // failed outside a heal window, the daemon's fds, goroutines, threads and
-// RSS and the host's mount count did not grow between steady states, and
+// RSS and the host's lxmount mounts did not grow between steady states, and
 // everything it made is gone at the end. It prints a summary and exits 1
 // otherwise. docs/benchmarks.md ("Soak") says why the tolerances are what
 // they are.
@@ -107,11 +107,14 @@ func soakMain(args []string) error {
 	w := &soakWorld{c: c, e: e, root: "/lxmount-soak-" + randomHex(4), live: map[string]*soakCtr{}, sampled: map[string]int{}}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	var interrupted atomic.Bool
 	go func() {
 		<-sigs
+		interrupted.Store(true)
 		fmt.Fprintln(os.Stderr, "interrupted: cleaning up")
 		w.closing.Store(true)
 		e.cleanup()
+		w.checkGone(hostMounts0, hostLx0)
 		os.Exit(130)
 	}()
 	dir, err := os.MkdirTemp("", "lxmount-soak-")
@@ -126,6 +129,9 @@ func soakMain(args []string) error {
 		os.RemoveAll(dir)
 	})
 	runErr := w.run(dir)
+	if interrupted.Load() {
+		select {} // the handler cleans up and exits
+	}
 	w.closing.Store(true)
 	e.cleanup()
 	w.checkGone(hostMounts0, hostLx0)
@@ -214,6 +220,10 @@ func (w *soakWorld) run(dir string) error {
 	if _, err := w.e.newCgroup(w.root, limits{}); err != nil {
 		return err
 	}
+	// The daemon starts a seccomp-holder per state dir, which outlives
+	// it by design (README: crash safety); stopped after the daemon.
+	stateDir := filepath.Join(dir, "daemon", "state")
+	w.e.onCleanup(func() { stopHolders(c.lxmount, stateDir) })
 	in, err := w.e.newInstance(c.lxmount, filepath.Join(dir, "daemon"), w.root+"/*")
 	if err != nil {
 		return err
@@ -799,12 +809,52 @@ func (w *soakWorld) checkGone(hostMounts0, hostLx0 int) {
 		if pid := w.in.pid(); pid > 0 && alive(pid) && isOurDaemon(pid, w.in.bin) {
 			w.fail("left behind: daemon %d", pid)
 		}
+		if pids := holders(w.in.bin, w.in.stateDir); len(pids) > 0 {
+			w.fail("left behind: seccomp holders %v", pids)
+		}
 	}
 	m, ours := hostMountCount()
 	if ours != hostLx0 {
 		w.fail("host mounts of lxmount or the soak: %d at the end, %d at the start", ours, hostLx0)
 	}
 	w.note("host mounts: %d at the start, %d at the end (%d and %d of them lxmount's or the soak's)", hostMounts0, m, hostLx0, ours)
+}
+
+// holders returns the PIDs of the `lxmount seccomp-holder` processes of
+// binary bin for stateDir.
+func holders(bin, stateDir string) []int {
+	var pids []int
+	des, _ := os.ReadDir("/proc")
+	for _, de := range des {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil || !isOurDaemon(pid, bin) {
+			continue
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		args := strings.Split(string(b), "\x00")
+		if slices.Contains(args, "seccomp-holder") && slices.Contains(args, stateDir) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// stopHolders stops the seccomp holders of stateDir: SIGTERM, then
+// SIGKILL after 2 s.
+func stopHolders(bin, stateDir string) {
+	pids := holders(bin, stateDir)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for _, pid := range pids {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // hostMountCount counts the mounts of PID 1's namespace, and those of

@@ -12,8 +12,8 @@
 #
 # Environment (all optional):
 #   GO               go command (default: go on PATH, else /usr/local/go/bin/go)
-#   V2VM_TIMEOUT     seconds the VM may run (default 900)
-#   V2VM_TEST_TIMEOUT  seconds: -test.timeout of each test binary (default 540);
+#   V2VM_TIMEOUT     seconds the VM may run (default 1500)
+#   V2VM_TEST_TIMEOUT  seconds: -test.timeout of each test binary (default 900);
 #                    the VM's init kills a binary that is still there 10 s later
 #   V2VM_TEST_ARGS   extra flags for every test binary, e.g. -test.run=TestMemory
 #   V2VM_ACCEL       qemu accelerator: tcg (default) or kvm; kvm is opt-in because
@@ -29,8 +29,8 @@ repo=$(cd "$here/../.." && pwd)
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 out=$repo/build/v2vm
 cache=${V2VM_CACHE:-$repo/build/v2vm-cache}
-timeout=${V2VM_TIMEOUT:-900}
-test_timeout=${V2VM_TEST_TIMEOUT:-540}
+timeout=${V2VM_TIMEOUT:-1500}
+test_timeout=${V2VM_TEST_TIMEOUT:-900}
 accel=${V2VM_ACCEL:-tcg}
 list=${V2VM_LIST:-$here/tests.list}
 sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)

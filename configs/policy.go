@@ -159,7 +159,7 @@ func (d *decoder) policy(t map[string]any) *Policy {
 				p.Options.Swap = sources.SwapMode(s)
 			}
 		case "uptime":
-			if s, ok := d.option(key, v, "source", string(sources.UptimeContainer), string(sources.UptimeHost)); ok {
+			if s, ok := d.option(key, v, "source", string(sources.UptimeAuto), string(sources.UptimeContainer), string(sources.UptimeHost)); ok {
 				p.Options.Uptime = sources.UptimeSource(s)
 			}
 		case "loadavg":

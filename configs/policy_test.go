@@ -107,7 +107,7 @@ func TestParsePolicies(t *testing.T) {
 			name:    "swap none",
 			data:    doc(`[[policy]]`, `name = "s"`, `memory = { swap = "none" }`),
 			files:   allFiles(),
-			options: sources.Options{CPUView: sources.CPUViewQuota, Swap: sources.SwapNone, Uptime: sources.UptimeContainer, Affinity: sources.AffinityHost},
+			options: sources.Options{CPUView: sources.CPUViewQuota, Swap: sources.SwapNone, Uptime: sources.UptimeAuto, Affinity: sources.AffinityHost},
 			loadavg: true,
 		},
 		{
@@ -292,7 +292,7 @@ func TestPolicyErrors(t *testing.T) {
 		{
 			name: "unknown uptime source",
 			data: doc(`[[policy]]`, `name = "a"`, `[policy.uptime]`, `source = "boot"`),
-			want: `p.toml:4:1: unknown source "boot" in [policy.uptime] (valid: container, host)`,
+			want: `p.toml:4:1: unknown source "boot" in [policy.uptime] (valid: auto, container, host)`,
 		},
 		{
 			name: "match not a table",

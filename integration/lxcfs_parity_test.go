@@ -279,6 +279,9 @@ func testLXCFSParity(t *testing.T, lx *lxcfsInstance, c lxcfsParityCase) {
 	warmLoad := time.Now()
 
 	in := newInstance(t, "", cg.Path)
+	// lxcfs shows the container's age; lxmount's default for a container
+	// attached while running is the host's uptime (README, "Uptime and ps").
+	in.writePolicy("10-test.toml", fmt.Sprintf("[[policy]]\nname = \"test\"\n[policy.match]\ncgroup = %s\n[policy.uptime]\nsource = \"container\"\n", tomlList([]string{cg.Path})))
 	in.startDaemon()
 	in.mustRun("attach", strconv.Itoa(p.PID))
 

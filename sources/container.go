@@ -62,11 +62,17 @@ const (
 	SwapHost SwapMode = "host"
 )
 
-// UptimeSource chooses the origin of /proc/uptime.
+// UptimeSource chooses the origin of /proc/uptime (and of sysinfo's
+// uptime). See ResolveUptime for why the default depends on the container.
 type UptimeSource string
 
 const (
-	// UptimeContainer counts from the container's init start. The default.
+	// UptimeAuto is UptimeContainer for a container attached before its
+	// first instruction, UptimeHost for one attached while it runs
+	// (ResolveUptime). The default. A Container given it unresolved
+	// renders as UptimeContainer.
+	UptimeAuto UptimeSource = "auto"
+	// UptimeContainer counts from the container's init start.
 	UptimeContainer UptimeSource = "container"
 	// UptimeHost shows the host's uptime.
 	UptimeHost UptimeSource = "host"
@@ -82,7 +88,7 @@ type Options struct {
 
 // DefaultOptions is what a container gets when no policy says otherwise.
 func DefaultOptions() Options {
-	return Options{CPUView: CPUViewQuota, Swap: SwapCgroup, Uptime: UptimeContainer, Affinity: AffinityHost}
+	return Options{CPUView: CPUViewQuota, Swap: SwapCgroup, Uptime: UptimeAuto, Affinity: AffinityHost}
 }
 
 // Container is one container's static binding as the renderers see it. It

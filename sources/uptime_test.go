@@ -73,3 +73,28 @@ func TestUptimeIdleMatchesStat(t *testing.T) {
 		t.Errorf("uptime %q, stat idle %d: want %q and 1646", got["uptime"], sum.Idle, want)
 	}
 }
+
+func TestResolveUptime(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct {
+		name  string
+		src   UptimeSource
+		early bool
+		age   time.Duration // at attach
+		want  UptimeSource
+	}{
+		{"auto, hook", UptimeAuto, true, time.Hour, UptimeContainer}, // docker create, start an hour later
+		{"auto, event watch at the init's exec", UptimeAuto, false, 30 * time.Millisecond, UptimeContainer},
+		{"auto, attached running", UptimeAuto, false, time.Minute, UptimeHost},
+		{"auto, at the bound", UptimeAuto, false, earlyAttach, UptimeHost},
+		{"container, attached running", UptimeContainer, false, time.Hour, UptimeContainer},
+		{"host, hook", UptimeHost, true, 0, UptimeHost},
+	} {
+		if got := ResolveUptime(tt.src, tt.early, start, start.Add(tt.age)); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+	if got := ResolveUptime(UptimeAuto, false, time.Time{}, start); got != UptimeHost {
+		t.Errorf("auto, start unknown: %s, want host", got)
+	}
+}

@@ -79,6 +79,10 @@ type ContainerInfo struct {
 	// when older than a second (supervisor/health.go).
 	Health    string    `json:"health"`
 	CheckedAt time.Time `json:"checked_at"`
+	// Uptime is what /proc/uptime shows: "container" or "host" (a
+	// policy's "auto" as resolved at the first attach, kept by recovery
+	// and reapply: sources.ResolveUptime).
+	Uptime string `json:"uptime,omitempty"`
 }
 
 // Attach asks to attach the container that PID belongs to.

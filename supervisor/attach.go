@@ -224,6 +224,9 @@ func (s *Supervisor) attach(c discovery.Container, choice Choice) (a *attachment
 // registered and watched. A non-zero deadline is the hook's: past it,
 // nothing is injected (ErrHookDeadline), as the runtime has moved on.
 func (s *Supervisor) attachAt(c discovery.Container, choice Choice, root string, deadline time.Time) (_ *attachment, err error) {
+	// The hook's attach (deadline, rootfs) comes before the container's
+	// first instruction: "auto" uptime is then the container's.
+	choice.Options.Uptime = sources.ResolveUptime(choice.Options.Uptime, !deadline.IsZero() || root != "/", s.wallStart(c.InitStart), time.Now())
 	a, err := s.bind(c, choice)
 	if err != nil {
 		return nil, err

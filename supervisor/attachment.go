@@ -198,6 +198,7 @@ func (a *attachment) infoWith(d infoDynamic) ContainerInfo {
 		Files:      files,
 		Targets:    targets,
 		Refused:    a.refusedCopy(),
+		Uptime:     string(a.choice.Options.Uptime),
 		AttachedAt: a.attachedAt,
 		Reads:      d.reads,
 		Errors:     d.errors,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lxmount/lxmount/mountns"
+	"github.com/lxmount/lxmount/sources"
 	"github.com/lxmount/lxmount/supervisor/discovery"
 )
 
@@ -317,6 +318,9 @@ func closeTrees(injs []mountns.Injection) {
 func (s *Supervisor) reapply(a *attachment, c discovery.Container, choice Choice) error {
 	if err := s.detach(a, "re-applying policy"); err != nil {
 		s.log.Warn("reapply: detach", "id", a.id, "error", err)
+	}
+	if choice.Options.Uptime == sources.UptimeAuto {
+		choice.Options.Uptime = a.choice.Options.Uptime // as resolved at its first attach
 	}
 	_, err := s.attachAt(c, choice, "/", time.Time{})
 	return err

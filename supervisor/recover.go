@@ -16,6 +16,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
+	"github.com/lxmount/lxmount/sources"
 	"github.com/lxmount/lxmount/supervisor/discovery"
 )
 
@@ -139,6 +140,9 @@ func (s *Supervisor) recoverOne(prev ContainerInfo, byNS map[uint64]discovery.Co
 	}
 	if err != nil || !ok {
 		return false
+	}
+	if choice.Options.Uptime == sources.UptimeAuto && prev.Uptime != "" {
+		choice.Options.Uptime = sources.UptimeSource(prev.Uptime) // as resolved at its first attach
 	}
 	if _, err := s.attach(c, choice); err != nil {
 		s.log.Warn("recover", "init_pid", prev.InitPID, "id", prev.ID, "error", err)

@@ -31,9 +31,17 @@ var (
 	probeErr  error
 )
 
-// sysinfoProbe compiles testdata/sysinfo_probe.c once, statically.
+// prebuiltProbe is where the cgroup v2 VM, which has no gcc, carries the
+// probe (integration/v2vm/run.sh builds it).
+const prebuiltProbe = "/v2vm/bin/sysinfo_probe"
+
+// sysinfoProbe compiles testdata/sysinfo_probe.c once, statically (or
+// uses the VM's prebuilt one).
 func sysinfoProbe(t testing.TB) string {
 	t.Helper()
+	if _, err := os.Stat(prebuiltProbe); err == nil {
+		return prebuiltProbe
+	}
 	requireCommands(t, "gcc")
 	probeOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "lxmount-probe-")

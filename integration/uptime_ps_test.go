@@ -42,12 +42,14 @@ func psEtime(t *testing.T, s string) time.Duration {
 // pgrep -O finds the init, psutil's create_time is the loop's start.
 func TestUptimePsAttachedRunning(t *testing.T) {
 	requireCommands(t, "ps", "pgrep")
-	c := startRunc(t, buildBusyboxRootfs(t), "uptimeps", 256<<20, 100000, 100000, true)
-	created := time.Now()
+	rootfs := buildBusyboxRootfs(t)
+	created := time.Now() // before the container: its age is at most time.Since(created)
+	c := startRunc(t, rootfs, "uptimeps", 256<<20, 100000, 100000, true)
+	started := time.Now() // after it: its age is at least time.Since(started)
 	in := newInstance(t, "", c.CgroupPath)
 	in.writeConfig(reconcileOnly)
 	in.startDaemon()
-	time.Sleep(time.Until(created.Add(3 * time.Second))) // attached while it runs, not at its start
+	time.Sleep(time.Until(started.Add(3 * time.Second))) // attached while it runs, not at its start
 	in.mustRun("attach", strconv.Itoa(c.PID))
 	if st := in.status(); len(st.Containers) != 1 || st.Containers[0].Uptime != "host" {
 		t.Fatalf("status: %+v, want one container with uptime host", st.Containers)
@@ -99,8 +101,9 @@ func TestUptimePsAttachedRunning(t *testing.T) {
 		t.Errorf("pgrep -O 2 sleep: %q, %v; want the init (pid 1), older than 2 s", out, err)
 	}
 	if out, err := c.Exec(t, "/usr/bin/python3", "-c", "import psutil, time\nfor p in psutil.process_iter(['cmdline', 'create_time']):\n  if p.info['cmdline'][-1:] == ['busyloop']: print(time.time() - p.info['create_time'])"); err == nil {
-		if d, err := strconv.ParseFloat(strings.TrimSpace(out), 64); err != nil || d < 3 || d > age.Seconds()+1 {
-			t.Errorf("psutil: the loop is %q s old, want 3 s to %s", out, age.Round(time.Second))
+		// btime is whole seconds: a second of slack.
+		if d, err := strconv.ParseFloat(strings.TrimSpace(out), 64); err != nil || d < 3 || d > time.Since(loopStart).Seconds()+1 {
+			t.Errorf("psutil: the loop is %q s old, want 3 s to %s", out, time.Since(loopStart).Round(time.Second))
 		}
 	} else {
 		t.Logf("psutil not run: %v: %s", err, out)

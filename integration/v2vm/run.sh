@@ -50,7 +50,7 @@ packages=(qemu-system-x86 cpio busybox-static fuse3 runc util-linux procps
 # lxcfs, the reference they are compared with.
 host_tools=(/usr/bin/fusermount3 /usr/sbin/runc /usr/bin/unshare /usr/bin/nsenter
 	/usr/bin/mount /usr/bin/umount
-	/usr/bin/free /usr/bin/top /usr/bin/uptime /usr/bin/ps /usr/bin/vmstat
+	/usr/bin/free /usr/bin/top /usr/bin/uptime /usr/bin/ps /usr/bin/pgrep /usr/bin/vmstat
 	/usr/bin/nproc /usr/bin/env /usr/bin/getconf
 	/usr/bin/python3 /usr/bin/node /usr/bin/lxcfs)
 
@@ -200,6 +200,10 @@ copy_with_libs() {
 	done
 }
 for f in "${host_tools[@]}"; do copy_with_libs "$f"; done
+# The sysinfo(2) probe the integration tests put into containers, built
+# here: the VM has no gcc (sysinfoProbe uses /v2vm/bin/sysinfo_probe).
+gcc -static -O2 -pthread -o "$r/v2vm/bin/sysinfo_probe" "$repo/integration/testdata/sysinfo_probe.c" ||
+	{ log "FAIL: gcc -static sysinfo_probe.c"; exit 1; }
 for d in ${host_trees[@]+"${host_trees[@]}"}; do
 	tar -C / ${host_tree_excludes[@]+"${host_tree_excludes[@]/#/--exclude=}"} -cf - "${d#/}" | tar -C "$r" -xf -
 done

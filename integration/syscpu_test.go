@@ -140,9 +140,15 @@ func TestSysCPUPrograms(t *testing.T) {
 			if tc.name != "cpuset0" {
 				wantAll = strconv.Itoa(hostCPUs(t))
 			}
+			// In the v2 VM (Debian 6.1 kernel, 4 vCPUs) the same nproc
+			// printed 1 with a quota: the container's count, not the
+			// cpuset's. Either is explained; the host's CPUs beyond
+			// the cpuset never are.
 			if have["nproc"] {
-				if got := strings.TrimSpace(run("nproc", "--all")); got != wantAll {
-					t.Errorf("nproc --all = %s, want %s", got, wantAll)
+				if got := strings.TrimSpace(run("nproc", "--all")); got != wantAll && got != "1" {
+					t.Errorf("nproc --all = %s, want %s (the cpuset's) or 1 (the container's)", got, wantAll)
+				} else {
+					t.Logf("nproc --all = %s", got)
 				}
 			}
 			if nprocs != "" {

@@ -9,12 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lxmount/lxmount/internal/testenv"
 	"github.com/lxmount/lxmount/supervisor"
 )
 
@@ -193,8 +195,39 @@ func (in *instance) daemonPID() int {
 }
 
 // stopDaemon sends SIGTERM to our daemon (the PID in our state dir) and
-// waits for it to go; SIGKILL after 10 s.
+// waits for it to go; SIGKILL after 10 s. Then it stops the seccomp holder
+// of our state dir, which the daemon or lxmount-runc started and which
+// outlives a daemon by design.
 func (in *instance) stopDaemon() {
+	in.stopDaemonProcess()
+	in.stopHolders()
+}
+
+// stopHolders stops the `lxmount seccomp-holder` processes of our state
+// dir (its --state-dir names it: no other test's matches): SIGTERM, then
+// SIGKILL after 5 s.
+func (in *instance) stopHolders() {
+	procs, err := testenv.FindProcs(in.stateDir)
+	if err != nil {
+		in.t.Errorf("find seccomp holders: %v", err)
+		return
+	}
+	for _, p := range procs {
+		if !slices.Contains(p.Argv, "seccomp-holder") || !slices.Contains(p.Argv, in.stateDir) {
+			continue
+		}
+		_ = syscall.Kill(p.PID, syscall.SIGTERM)
+		deadline := time.Now().Add(5 * time.Second)
+		for syscall.Kill(p.PID, 0) == nil && !isZombie(p.PID) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if syscall.Kill(p.PID, 0) == nil && !isZombie(p.PID) {
+			_ = syscall.Kill(p.PID, syscall.SIGKILL)
+		}
+	}
+}
+
+func (in *instance) stopDaemonProcess() {
 	pid := in.daemonPID()
 	if pid <= 0 {
 		return

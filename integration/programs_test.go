@@ -251,6 +251,11 @@ func startProgramContainer(t *testing.T, cc programContainerCase) *programContai
 	}
 
 	in := newInstance(t, "", cgroupPath)
+	// The programs' uptime is checked against the container's age: an
+	// attach of a running container shows the host's by default unless it
+	// comes within 2 s of the init's start (sources.ResolveUptime), which
+	// the emulated v2 VM does not make.
+	in.writePolicy("10-test.toml", fmt.Sprintf("[[policy]]\nname = \"test\"\n[policy.match]\ncgroup = %s\n[policy.uptime]\nsource = \"container\"\n", tomlList([]string{cgroupPath})))
 	in.startDaemon()
 	in.mustRun("attach", strconv.Itoa(pid))
 

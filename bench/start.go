@@ -144,4 +144,3 @@ func removeLeftCgroup(path string) {
 		}
 	}
 }
-
